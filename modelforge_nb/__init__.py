@@ -1,0 +1,57 @@
+"""modelforge-nb: fine-tune language models from a Jupyter notebook.
+
+The public API is imported from here. Names are resolved lazily, so ``import
+modelforge_nb`` (and ``%load_ext modelforge_nb``) loads no torch, transformers, trl or peft.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from modelforge_nb._version import __version__
+from modelforge_nb.errors import (
+    ConfigError,
+    DatasetError,
+    ModelError,
+    ModelForgeError,
+    ModelForgeWarning,
+    PreflightError,
+    RunError,
+)
+
+if TYPE_CHECKING:
+    from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
+
+_LAZY: dict[str, str] = {
+    "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
+    "prepare_embedded": "modelforge_nb.embedded",
+    "resolve_model": "modelforge_nb.embedded",
+}
+
+__all__ = [
+    "EMBEDDED_MODEL_ID",
+    "ConfigError",
+    "DatasetError",
+    "ModelError",
+    "ModelForgeError",
+    "ModelForgeWarning",
+    "PreflightError",
+    "RunError",
+    "__version__",
+    "prepare_embedded",
+    "resolve_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelforge_nb' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

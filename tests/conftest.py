@@ -1,0 +1,42 @@
+"""Shared fixtures: the tiny models and example data are built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelforge_nb import tiny
+
+    return tiny.build_causal_lm(tmp_path_factory.mktemp("tiny") / "causal")
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelforge_nb import tiny
+
+    return tiny.build_seq2seq_lm(tmp_path_factory.mktemp("tiny") / "seq2seq")
+
+
+@pytest.fixture(scope="session")
+def tiny_qa(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelforge_nb import tiny
+
+    return tiny.build_extractive_qa(tmp_path_factory.mktemp("tiny") / "qa")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from modelforge_nb import tiny
+
+    return tiny.write_datasets(tmp_path_factory.mktemp("data"))

@@ -1,0 +1,39 @@
+"""`import modelforge_nb` must stay cheap: no torch, transformers, trl or peft."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "trl", "peft", "datasets")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_import_loads_no_heavy_module() -> None:
+    assert _loaded_after("import modelforge_nb") == []
+
+
+def test_public_names_resolve_lazily() -> None:
+    code = "import modelforge_nb as mf\nassert mf.EMBEDDED_MODEL_ID.startswith('modelforge:')"
+    assert _loaded_after(code) == []
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    import modelforge_nb
+
+    try:
+        modelforge_nb.no_such_name  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("a missing name must raise AttributeError")
