@@ -21,9 +21,17 @@ from modelforge_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
+    from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
 
 _LAZY: dict[str, str] = {
+    "FinetuneConfig": "modelforge_nb.config",
+    "TASKS": "modelforge_nb.config",
+    "TASK_NAMES": "modelforge_nb.config",
+    "config_schema": "modelforge_nb.config",
+    "check_dataset": "modelforge_nb.data",
+    "load_dataset_for": "modelforge_nb.data",
     "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
     "prepare_embedded": "modelforge_nb.embedded",
     "resolve_model": "modelforge_nb.embedded",
@@ -31,14 +39,20 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "EMBEDDED_MODEL_ID",
+    "TASKS",
+    "TASK_NAMES",
     "ConfigError",
     "DatasetError",
+    "FinetuneConfig",
     "ModelError",
     "ModelForgeError",
     "ModelForgeWarning",
     "PreflightError",
     "RunError",
     "__version__",
+    "check_dataset",
+    "config_schema",
+    "load_dataset_for",
     "prepare_embedded",
     "resolve_model",
 ]

@@ -24,7 +24,12 @@ def test_import_loads_no_heavy_module() -> None:
 
 
 def test_public_names_resolve_lazily() -> None:
-    code = "import modelforge_nb as mf\nassert mf.EMBEDDED_MODEL_ID.startswith('modelforge:')"
+    code = (
+        "import modelforge_nb as mf\n"
+        "assert mf.EMBEDDED_MODEL_ID.startswith('modelforge:')\n"
+        "mf.FinetuneConfig(model='m', dataset='d.jsonl')\n"
+        "assert mf.check_dataset and mf.load_dataset_for"
+    )
     assert _loaded_after(code) == []
 
 

@@ -1,0 +1,352 @@
+"""``FinetuneConfig``: the one schema every entry point builds.
+
+Each field carries its help text and bounds (the form shows the description as help),
+cross-field rules run once every field is parsed and defaults are applied
+(``model_validator(mode="after")``), and local paths become absolute when the config is
+built, so the worker sees the same files whatever its own working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from modelforge_nb.config.tasks import TASK_NAMES, TASKS
+
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".arrow")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class LoraSettings(Section):
+    """LoRA adapter shape (also used by QLoRA)."""
+
+    r: int = Field(16, ge=1, le=1024, description="LoRA rank: the adapter's inner size.")
+    alpha: float = Field(
+        32,
+        gt=0,
+        description="LoRA alpha: scales the adapter's update by alpha / r. Any positive number.",
+    )
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapter's input.")
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear",
+        description='Modules that get an adapter: "all-linear" or a list of module names.',
+    )
+    use_dora: bool = Field(False, description="Weight-decomposed LoRA (DoRA).")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _non_empty_modules(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and (not value or any(not m.strip() for m in value)):
+            raise ValueError('has an empty module name; give at least one name, or "all-linear"')
+        return value
+
+
+class QuantizationSettings(Section):
+    """How the base model is quantized for QLoRA (bitsandbytes, CUDA only)."""
+
+    bits: Literal[4, 8] = Field(4, description="Bits per base weight.")
+    quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type.")
+    double_quant: bool = Field(True, description="Quantize the quantization constants too.")
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Data type of the matrix products; auto follows precision."
+    )
+
+
+class TrainingSettings(Section):
+    """The training loop's hyperparameters."""
+
+    epochs: float = Field(3, gt=0, le=1000, description="Passes over the training data.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps (overrides epochs)."
+    )
+    batch_size: int = Field(4, ge=1, le=4096, description="Examples per device per step.")
+    grad_accum: int = Field(
+        4, ge=1, le=1024, description="Steps whose gradients add up before one update."
+    )
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak learning rate.")
+    scheduler: Literal[
+        "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts"
+    ] = Field("cosine", description="Learning-rate schedule.")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW weight decay.")
+    max_seq_length: int | Literal["auto"] = Field(
+        "auto",
+        description='Longest sequence in tokens; "auto" takes the longest example, capped at 2048.',
+    )
+    packing: bool = Field(False, description="Pack short examples into full-length sequences.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: less memory, slower."
+    )
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="auto: bf16 where the GPU has it, fp16 on older GPUs, fp32 on CPU."
+    )
+    optimizer: Literal[
+        "adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"
+    ] = Field("adamw_torch", description="Optimizer (the 8-bit ones need bitsandbytes on CUDA).")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for data order and init.")
+    logging_steps: int = Field(1, ge=1, description="Log loss and learning rate every N steps.")
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate every N steps (needs eval data); none: every epoch."
+    )
+    save_steps: int = Field(100, ge=1, description="Save a checkpoint every N steps.")
+    save_total_limit: int = Field(2, ge=1, le=100, description="Checkpoints kept on disk.")
+
+    @field_validator("max_seq_length")
+    @classmethod
+    def _sequence_bounds(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 8 <= value <= 131072:
+            raise ValueError("is out of range; use a number of tokens from 8 to 131072, or auto")
+        return value
+
+
+class DpoSettings(Section):
+    """Direct preference optimisation (method: dpo)."""
+
+    beta: float = Field(0.1, gt=0, le=10, description="How far the policy may move from the base.")
+    loss_type: Literal["sigmoid", "hinge", "ipo", "robust", "apo_zero", "apo_down"] = Field(
+        "sigmoid", description="DPO loss variant."
+    )
+
+
+class GenerationSettings(Section):
+    """Defaults for the chat playground."""
+
+    max_new_tokens: int = Field(128, ge=1, le=8192, description="Longest answer in tokens.")
+    temperature: float = Field(0.7, ge=0, le=5, description="0 is greedy decoding.")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    top_k: int = Field(50, ge=0, le=1000, description="Sample among the k likeliest; 0: all.")
+    repetition_penalty: float = Field(1.1, gt=0, le=5, description="Above 1 discourages repeats.")
+
+
+class DistributedSettings(Section):
+    """Several processes (GPUs) through accelerate."""
+
+    num_processes: int = Field(
+        1, ge=1, le=64, description="Processes to launch; 1 runs the worker without a launcher."
+    )
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or value.lower().endswith(_DATA_SUFFIXES)
+
+
+def _resolve(value: str, base: Path, *, always: bool) -> str:
+    """An absolute path for a local reference; Hub ids and embedded ids stay as they are."""
+    if value.startswith("modelforge:") or "://" in value:
+        return value
+    candidate = Path(value).expanduser()
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    if always or candidate.exists() or _looks_like_path(value):
+        return str(candidate.resolve())
+    return value
+
+
+class FinetuneConfig(BaseModel):
+    """Everything a fine-tuning run needs, validated once."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    task: str = Field(
+        "text-generation",
+        description=f"What the model learns to do: one of {', '.join(TASK_NAMES)}.",
+        json_schema_extra={"enum": list(TASK_NAMES)},
+    )
+    model: str = Field(
+        ...,
+        min_length=1,
+        description="Base model: a Hub id, a local folder, or modelforge:smollm2-135m-instruct.",
+    )
+    dataset: str = Field(
+        ...,
+        min_length=1,
+        description="Training data: a JSONL/JSON/CSV/Parquet file, a folder, or a Hub id.",
+    )
+    eval_dataset: str | None = Field(
+        None, description="Evaluation data in the same format (or use eval_fraction)."
+    )
+    eval_fraction: float | None = Field(
+        None, gt=0, le=0.5, description="Hold out this share of the training data for evaluation."
+    )
+    run_name: str | None = Field(
+        None,
+        pattern=RUN_NAME_PATTERN,
+        description="A name for the run: letters, digits, '.', '_' and '-'; made up if empty.",
+    )
+    output_root: str | None = Field(
+        None, description="Folder for run outputs; empty: MODELFORGE_HOME (the user data folder)."
+    )
+    method: Literal["sft", "dpo"] = Field(
+        "sft", description="sft: supervised fine-tuning; dpo: preference pairs."
+    )
+    adapter: Literal["lora", "qlora", "full"] = Field(
+        "lora",
+        description="lora: small adapter; qlora: adapter on a 4/8-bit base; full: all weights.",
+    )
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    quantization: QuantizationSettings | None = Field(
+        None, description="QLoRA quantization; filled with defaults when adapter is qlora."
+    )
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    dpo: DpoSettings = Field(default_factory=DpoSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    distributed: DistributedSettings = Field(default_factory=DistributedSettings)
+    report_to: Literal["none", "tensorboard", "wandb"] = Field(
+        "none", description="Experiment tracker; none keeps every login prompt away."
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run Python code that ships with the model. Only for models you trust."
+    )
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"is not a known task; use one of: {', '.join(TASK_NAMES)}")
+        return value
+
+    @field_validator("model", "dataset", "eval_dataset", "output_root")
+    @classmethod
+    def _absolute_paths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("is blank; give a Hub id, a folder or a file")
+        context = info.context if isinstance(info.context, dict) else {}
+        base = Path(context.get("base_dir") or Path.cwd())
+        return _resolve(value, base, always=info.field_name == "output_root")
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> FinetuneConfig:
+        if self.adapter == "qlora" and self.quantization is None:
+            self.quantization = QuantizationSettings()
+        problems = cross_field_problems(self)
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict that rebuilds the same config."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: str | Path | None = None) -> FinetuneConfig:
+        """Build from a dict; bad input raises ``ConfigError`` listing every bad field."""
+        from modelforge_nb.config.io import config_from_dict
+
+        return config_from_dict(cls, data, base_dir=base_dir)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, base_dir: str | Path | None = None) -> FinetuneConfig:
+        """Build from YAML (or JSON) text; errors name the field or the line."""
+        from modelforge_nb.config.io import config_from_yaml
+
+        return config_from_yaml(cls, text, base_dir=base_dir)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> FinetuneConfig:
+        """Build from a YAML or JSON file; relative paths resolve against its folder."""
+        from modelforge_nb.config.io import config_from_file
+
+        return config_from_file(cls, path)
+
+
+class CrossFieldError(ValueError):
+    """Every broken cross-field rule at once, each as (field, message, hint).
+
+    pydantic keeps the raised exception in the error's context, so ``ConfigError`` can
+    name each field instead of pointing at the config as a whole.
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.problems = problems
+        super().__init__(
+            "; ".join(f"{field}: {message} {hint}" for field, message, hint in problems)
+        )
+
+
+def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
+    """Rules that involve several fields, checked after all of them are parsed."""
+    task = TASKS[config.task]
+    training = config.training
+    problems: list[tuple[str, str, str]] = []
+    if config.method not in task.methods:
+        problems.append(
+            (
+                "method",
+                f"{config.method!r} does not apply to task {config.task!r}.",
+                f"Use one of: {', '.join(task.methods)}.",
+            )
+        )
+    if config.adapter != "qlora" and config.quantization is not None:
+        problems.append(
+            (
+                "quantization",
+                f"applies only to adapter 'qlora' (adapter is {config.adapter!r}).",
+                "Remove the quantization section or set adapter: qlora.",
+            )
+        )
+    if config.eval_dataset is not None and config.eval_fraction is not None:
+        problems.append(
+            (
+                "eval_fraction",
+                f"is {config.eval_fraction} while eval_dataset is also given.",
+                "Give eval_dataset or eval_fraction, not both.",
+            )
+        )
+    has_eval = config.eval_dataset is not None or config.eval_fraction is not None
+    if training.eval_steps is not None and not has_eval:
+        problems.append(
+            (
+                "training.eval_steps",
+                f"is {training.eval_steps} but there is no eval data.",
+                "Set eval_dataset or eval_fraction, or remove eval_steps.",
+            )
+        )
+    if training.max_steps is not None and training.logging_steps > training.max_steps:
+        problems.append(
+            (
+                "training.logging_steps",
+                f"{training.logging_steps} is more than max_steps ({training.max_steps}).",
+                "Lower it, or nothing would be logged.",
+            )
+        )
+    if training.packing and (config.method != "sft" or task.kind != "causal"):
+        problems.append(
+            (
+                "training.packing",
+                f"does not apply to {config.method} on {config.task}.",
+                "Set it to false.",
+            )
+        )
+    quant = config.quantization
+    if quant is not None and quant.compute_dtype != "auto" and training.precision != "auto":
+        wanted = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}[training.precision]
+        if quant.compute_dtype != wanted:
+            problems.append(
+                (
+                    "quantization.compute_dtype",
+                    f"{quant.compute_dtype!r} contradicts training.precision "
+                    f"{training.precision!r}.",
+                    f"Use {wanted!r} or auto.",
+                )
+            )
+    return problems
+
+
+def is_valid_run_name(name: str) -> bool:
+    """Whether ``name`` is safe as a run name (and so as a folder name)."""
+    return re.fullmatch(RUN_NAME_PATTERN, name) is not None

@@ -1,0 +1,224 @@
+"""THE task table: every validator, form, dataset check, recommender and trainer reads it.
+
+A task says which dataset columns it accepts for each method, which model architectures
+can learn it (named by transformers' Auto class mappings, resolved lazily so this module
+loads no transformers), the methods it allows, the pipeline name written into saved
+metadata, and how a dataset row becomes a training example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelforge_nb.errors import ConfigError
+
+Row = Mapping[str, Any]
+Example = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DataFormat:
+    """One accepted set of dataset columns and the roles they play.
+
+    ``columns`` maps a dataset column to its role (``prompt``, ``completion``,
+    ``messages``, ``chosen``, ``rejected``, ``source``, ``target``, ``context``,
+    ``question``, ``answers``, ``answer``). Columns are matched by name, never by order.
+    """
+
+    name: str
+    columns: Mapping[str, str]
+    description: str
+
+    def roles(self, row: Row) -> dict[str, Any]:
+        """The row's values keyed by role instead of by column name."""
+        return {role: row[column] for column, role in self.columns.items()}
+
+
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _prompt_completion(values: Mapping[str, Any], chat: bool) -> Example:
+    if chat:
+        return {"prompt": _user(values["prompt"]), "completion": _assistant(values["completion"])}
+    return {"prompt": values["prompt"], "completion": values["completion"]}
+
+
+def _messages(values: Mapping[str, Any], _chat: bool) -> Example:
+    return {"messages": [dict(m) for m in values["messages"]]}
+
+
+def _preference(values: Mapping[str, Any], chat: bool) -> Example:
+    if chat:
+        return {
+            "prompt": _user(values["prompt"]),
+            "chosen": _assistant(values["chosen"]),
+            "rejected": _assistant(values["rejected"]),
+        }
+    return {k: values[k] for k in ("prompt", "chosen", "rejected")}
+
+
+def _source_target(values: Mapping[str, Any], _chat: bool) -> Example:
+    return {"source": values["source"], "target": values["target"]}
+
+
+def _span(values: Mapping[str, Any], _chat: bool) -> Example:
+    context: str = values["context"]
+    if "answers" in values:
+        answers = values["answers"]
+        text, start = answers["text"][0], int(answers["answer_start"][0])
+    else:
+        text = values["answer"]
+        start = context.index(text)
+    return {"context": context, "question": values["question"], "answer": text, "start": start}
+
+
+_EXAMPLE_BUILDERS: dict[str, Callable[[Mapping[str, Any], bool], Example]] = {
+    "prompt-completion": _prompt_completion,
+    "messages": _messages,
+    "preference": _preference,
+    "source-target": _source_target,
+    "span": _span,
+}
+
+INSTRUCTION = DataFormat(
+    "prompt-completion",
+    {"input": "prompt", "output": "completion"},
+    "instruction pairs: `input` (the prompt) and `output` (the answer)",
+)
+CHAT = DataFormat(
+    "messages",
+    {"messages": "messages"},
+    "chat: `messages`, a list of {role, content} ending with an assistant turn",
+)
+PREFERENCE = DataFormat(
+    "preference",
+    {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+    "preference pairs: `prompt`, the `chosen` answer and the `rejected` one",
+)
+SUMMARY_FORMATS = (
+    DataFormat(
+        "source-target",
+        {"input": "source", "output": "target"},
+        "`input` (the document) and `output` (its summary)",
+    ),
+    DataFormat(
+        "source-target",
+        {"document": "source", "summary": "target"},
+        "`document` and `summary`",
+    ),
+    DataFormat(
+        "source-target",
+        {"article": "source", "summary": "target"},
+        "`article` and `summary`",
+    ),
+)
+SPAN_FORMATS = (
+    DataFormat(
+        "span",
+        {"context": "context", "question": "question", "answers": "answers"},
+        "SQuAD style: `context`, `question`, `answers` with `text` and `answer_start`",
+    ),
+    DataFormat(
+        "span",
+        {"context": "context", "question": "question", "answer": "answer"},
+        "`context`, `question` and `answer`, a string that occurs in the context",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What one task accepts, trains and records."""
+
+    name: str
+    description: str
+    formats: Mapping[str, tuple[DataFormat, ...]]
+    mapping_names: tuple[str, ...]
+    auto_class: str
+    pipeline: str
+    peft_task_type: str
+    kind: str
+    examples: tuple[str, ...] = field(default=())
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.formats)
+
+    def formats_for(self, method: str) -> tuple[DataFormat, ...]:
+        return self.formats.get(method, ())
+
+    def match_format(self, method: str, columns: set[str] | frozenset[str]) -> DataFormat | None:
+        """The first accepted format whose columns are all present, by name."""
+        for candidate in self.formats_for(method):
+            if set(candidate.columns) <= columns:
+                return candidate
+        return None
+
+    def to_example(self, data_format: DataFormat, row: Row, *, chat: bool) -> Example:
+        """How a dataset row becomes a training example for this task's trainer."""
+        return _EXAMPLE_BUILDERS[data_format.name](data_format.roles(row), chat)
+
+    def architectures(self) -> frozenset[str]:
+        """Model types (``config.model_type``) that the task's Auto class can load."""
+        from transformers.models.auto import modeling_auto
+
+        names: set[str] = set()
+        for mapping in self.mapping_names:
+            names.update(getattr(modeling_auto, mapping).keys())
+        return frozenset(names)
+
+
+TASKS: dict[str, Task] = {
+    "text-generation": Task(
+        name="text-generation",
+        description="Instruction or chat tuning of a causal language model.",
+        formats={"sft": (INSTRUCTION, CHAT), "dpo": (PREFERENCE,)},
+        mapping_names=("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",),
+        auto_class="AutoModelForCausalLM",
+        pipeline="text-generation",
+        peft_task_type="CAUSAL_LM",
+        kind="causal",
+    ),
+    "summarization": Task(
+        name="summarization",
+        description="A seq2seq model: the encoder reads the document, the labels are the summary.",
+        formats={"sft": SUMMARY_FORMATS},
+        mapping_names=("MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",),
+        auto_class="AutoModelForSeq2SeqLM",
+        pipeline="summarization",
+        peft_task_type="SEQ_2_SEQ_LM",
+        kind="seq2seq",
+    ),
+    "extractive-question-answering": Task(
+        name="extractive-question-answering",
+        description="An encoder with a span head finds the answer inside a context (SQuAD).",
+        formats={"sft": SPAN_FORMATS},
+        mapping_names=("MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",),
+        auto_class="AutoModelForQuestionAnswering",
+        pipeline="question-answering",
+        peft_task_type="QUESTION_ANS",
+        kind="span",
+    ),
+}
+
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; an unknown name is refused with the valid ones."""
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            "config.task_unknown",
+            f"Unknown task {name!r}.",
+            field="task",
+            hint=f"Use one of: {', '.join(TASK_NAMES)}.",
+        ) from None

@@ -1,0 +1,316 @@
+"""Validate a dataset against its task before training: columns, values, lengths, dupes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from modelforge_nb.config.tasks import TASKS, DataFormat, Task
+from modelforge_nb.data.issues import DatasetIssue, DatasetReport
+from modelforge_nb.data.readers import RawRows, read_rows
+
+if TYPE_CHECKING:
+    from modelforge_nb.config.models import FinetuneConfig
+
+MAX_ERRORS = 20
+_CHAT_ROLES = frozenset({"system", "user", "assistant"})
+_TEXT_ROLES = frozenset(
+    {
+        "prompt",
+        "completion",
+        "chosen",
+        "rejected",
+        "source",
+        "target",
+        "context",
+        "question",
+        "answer",
+    }
+)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "a true/false value"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _text_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"is {_kind(value)}, not text."
+    if not value.strip():
+        return "is empty."
+    return None
+
+
+def _messages_problem(value: Any) -> str | None:
+    if not isinstance(value, list) or not value:
+        return f"is {_kind(value) if value != [] else 'an empty list'}, not a list of messages."
+    for index, message in enumerate(value):
+        if not isinstance(message, dict) or not {"role", "content"} <= set(message):
+            return f"message {index + 1} is not an object with 'role' and 'content'."
+        if message["role"] not in _CHAT_ROLES:
+            return (
+                f"message {index + 1} has role {message['role']!r}; use one of "
+                f"{', '.join(sorted(_CHAT_ROLES))}."
+            )
+        problem = _text_problem(message["content"])
+        if problem:
+            return f"message {index + 1}'s content {problem}"
+    if value[-1]["role"] != "assistant":
+        return "does not end with an assistant message, so there is nothing to learn."
+    if not any(m["role"] == "user" for m in value):
+        return "has no user message."
+    return None
+
+
+def _answers_problem(value: Any, row: dict[str, Any]) -> str | None:
+    if not isinstance(value, dict) or not {"text", "answer_start"} <= set(value):
+        return "must be an object with 'text' and 'answer_start' lists."
+    texts, starts = value["text"], value["answer_start"]
+    if not isinstance(texts, list) or not isinstance(starts, list) or not texts:
+        return "'text' and 'answer_start' must be non-empty lists."
+    if len(texts) != len(starts):
+        return f"has {len(texts)} texts but {len(starts)} answer_start values."
+    context = row.get("context")
+    for text, start in zip(texts, starts, strict=True):
+        if not isinstance(text, str) or not text.strip():
+            return f"answer {text!r} is not a non-empty text."
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            return f"answer_start {start!r} is not a position (a whole number from 0)."
+        if isinstance(context, str) and context[start : start + len(text)] != text:
+            return (
+                f"answer {text!r} is not at position {start} of the context "
+                f"(found {context[start : start + len(text)]!r})."
+            )
+    return None
+
+
+def _answer_problem(value: Any, row: dict[str, Any]) -> str | None:
+    problem = _text_problem(value)
+    if problem:
+        return problem
+    context = row.get("context")
+    if isinstance(context, str) and value not in context:
+        return f"{value!r} does not occur in the context."
+    return None
+
+
+def _value_problem(role: str, value: Any, row: dict[str, Any]) -> str | None:
+    if role == "messages":
+        return _messages_problem(value)
+    if role == "answers":
+        return _answers_problem(value, row)
+    if role == "answer":
+        return _answer_problem(value, row)
+    return _text_problem(value)
+
+
+def _describe_formats(task: Task, method: str) -> str:
+    return "; ".join(f.description for f in task.formats_for(method))
+
+
+def example_text(data_format: DataFormat, row: dict[str, Any]) -> str:
+    """The text of a row that the model reads, for length checks."""
+    values = data_format.roles(row)
+    if "messages" in values:
+        return "\n".join(str(m.get("content", "")) for m in values["messages"])
+    if data_format.name == "preference":
+        return f"{values['prompt']}\n{max(values['chosen'], values['rejected'], key=len)}"
+    if data_format.name == "source-target":
+        return str(values["source"])
+    return "\n".join(str(v) for v in values.values() if isinstance(v, str))
+
+
+class _Collector:
+    def __init__(self, report: DatasetReport, max_errors: int) -> None:
+        self.report = report
+        self.max_errors = max_errors
+
+    def error(self, issue: DatasetIssue) -> None:
+        if len(self.report.errors) < self.max_errors:
+            self.report.errors.append(issue)
+        else:
+            self.report.errors_not_shown += 1
+
+
+def _check_rows(
+    raw: RawRows,
+    task: Task,
+    method: str,
+    out: _Collector,
+    *,
+    data_format: DataFormat | None,
+    count_tokens: Callable[[str], int] | None,
+    max_tokens: int | None,
+) -> DataFormat | None:
+    report = out.report
+    for issue in raw.issues:
+        out.error(issue)
+    if not raw.rows:
+        if not raw.issues:
+            out.error(
+                DatasetIssue(
+                    "dataset.empty", "has no rows.", raw.source, hint="Add at least one example."
+                )
+            )
+        return data_format
+    columns: set[str] = set(raw.rows[0])
+    if data_format is None:
+        data_format = task.match_format(method, frozenset(columns))
+    if data_format is None:
+        out.error(
+            DatasetIssue(
+                "dataset.columns",
+                f"has the columns {sorted(columns)}, which do not fit {task.name} with {method}.",
+                raw.source,
+                hint=f"It needs one of: {_describe_formats(task, method)}.",
+            )
+        )
+        return None
+    extra = sorted(columns - set(data_format.columns))
+    if extra:
+        report.warnings.append(
+            DatasetIssue(
+                "dataset.extra_columns", f"has extra columns {extra}; they are ignored.", raw.source
+            )
+        )
+    seen: dict[str, int] = {}
+    duplicates: list[int] = []
+    too_long: list[tuple[int, int]] = []
+    for row, line in zip(raw.rows, raw.lines, strict=True):
+        bad = False
+        for column, role in data_format.columns.items():
+            if column not in row:
+                out.error(
+                    DatasetIssue(
+                        "dataset.missing_column",
+                        "is missing.",
+                        raw.source,
+                        line,
+                        column,
+                        unit=raw.unit,
+                    )
+                )
+                bad = True
+                continue
+            problem = _value_problem(role, row[column], row)
+            if problem:
+                out.error(
+                    DatasetIssue(
+                        "dataset.bad_value", problem, raw.source, line, column, unit=raw.unit
+                    )
+                )
+                bad = True
+        if bad:
+            continue
+        key = json.dumps([row[c] for c in data_format.columns], sort_keys=True)
+        if key in seen:
+            duplicates.append(line)
+        else:
+            seen[key] = line
+        if count_tokens is not None and max_tokens is not None:
+            tokens = count_tokens(example_text(data_format, row))
+            if tokens > max_tokens:
+                too_long.append((line, tokens))
+    if duplicates:
+        report.warnings.append(
+            DatasetIssue(
+                "dataset.duplicates",
+                f"has {len(duplicates)} duplicate rows (first at {raw.unit} {duplicates[0]}).",
+                raw.source,
+                hint="Duplicates weigh those examples more; remove them unless intended.",
+            )
+        )
+    if too_long:
+        line, tokens = max(too_long, key=lambda item: item[1])
+        report.warnings.append(
+            DatasetIssue(
+                "dataset.too_long",
+                f"has {len(too_long)} rows longer than max_seq_length ({max_tokens} tokens); "
+                f"the longest is {raw.unit} {line} with {tokens} tokens.",
+                raw.source,
+                hint="They will be truncated: raise training.max_seq_length or shorten them.",
+            )
+        )
+    return data_format
+
+
+def check_rows(
+    config: FinetuneConfig,
+    *,
+    tokenizer: Any = None,
+    max_errors: int = MAX_ERRORS,
+) -> tuple[DatasetReport, RawRows, RawRows | None]:
+    """Read and check the training (and eval) data of ``config``; return the rows too."""
+    task = TASKS[config.task]
+    report = DatasetReport()
+    out = _Collector(report, max_errors)
+    max_tokens = config.training.max_seq_length
+    count_tokens: Callable[[str], int] | None = None
+    if tokenizer is not None and isinstance(max_tokens, int):
+
+        def count_tokens(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    limit = max_tokens if isinstance(max_tokens, int) else None
+    train = read_rows(config.dataset)
+    data_format = _check_rows(
+        train,
+        task,
+        config.method,
+        out,
+        data_format=None,
+        count_tokens=count_tokens,
+        max_tokens=limit,
+    )
+    report.rows = len(train.rows)
+    report.columns = sorted(train.rows[0]) if train.rows else []
+    report.data_format = data_format.name if data_format else None
+    evaluation = None
+    if config.eval_dataset is not None:
+        evaluation = read_rows(config.eval_dataset)
+        _check_rows(
+            evaluation,
+            task,
+            config.method,
+            out,
+            data_format=data_format,
+            count_tokens=count_tokens,
+            max_tokens=limit,
+        )
+        report.eval_rows = len(evaluation.rows)
+    elif config.eval_fraction is not None and report.rows:
+        report.eval_rows = max(1, round(report.rows * config.eval_fraction))
+        if report.rows - report.eval_rows < 1:
+            out.error(
+                DatasetIssue(
+                    "dataset.too_small_to_split",
+                    f"has {report.rows} rows: too few to hold out eval_fraction "
+                    f"{config.eval_fraction}.",
+                    config.dataset,
+                    hint="Add rows, or give eval_dataset instead.",
+                )
+            )
+    return report, train, evaluation
+
+
+def check_dataset(
+    config: FinetuneConfig, *, tokenizer: Any = None, max_errors: int = MAX_ERRORS
+) -> DatasetReport:
+    """Check the training (and eval) data of ``config`` without loading any model weights.
+
+    With a ``tokenizer`` and a numeric ``training.max_seq_length``, rows longer than that
+    are counted in a warning.
+    """
+    report, _train, _evaluation = check_rows(config, tokenizer=tokenizer, max_errors=max_errors)
+    return report

@@ -1,0 +1,274 @@
+"""Read rows from JSONL, JSON, CSV, Parquet, a saved ``datasets`` folder, or the Hub.
+
+The file formats are parsed here rather than by ``datasets`` so that every problem can
+name the file and the 1-based line it is on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelforge_nb.data.issues import DatasetIssue
+
+SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+@dataclass
+class RawRows:
+    """Rows as dicts, each with the line (or row) number it came from."""
+
+    source: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    issues: list[DatasetIssue] = field(default_factory=list)
+    unit: str = "line"
+    files: list[str] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any], line: int) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
+
+
+def _decode(path: Path, out: RawRows) -> str | None:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        out.issues.append(
+            DatasetIssue(
+                "dataset.encoding",
+                f"is not UTF-8 text (byte 0x{data[error.start]:02x}).",
+                str(path),
+                line,
+                hint="Save the file as UTF-8.",
+            )
+        )
+        return None
+
+
+def _read_jsonl(path: Path, out: RawRows) -> None:
+    text = _decode(path, out)
+    if text is None:
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.unreadable_line",
+                    f"is not valid JSON at character {error.colno}: {error.msg}.",
+                    str(path),
+                    number,
+                    hint="Each line must be one JSON object.",
+                )
+            )
+            continue
+        if not isinstance(value, dict):
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.not_an_object",
+                    f"is a JSON {type(value).__name__}, not an object.",
+                    str(path),
+                    number,
+                    hint='Write each row as {"column": "value", ...}.',
+                )
+            )
+            continue
+        out.add(value, number)
+
+
+def _read_json(path: Path, out: RawRows) -> None:
+    text = _decode(path, out)
+    if text is None:
+        return
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        if text.lstrip().startswith("{") and "\n{" in text:
+            _read_jsonl(path, out)
+            return
+        out.issues.append(
+            DatasetIssue(
+                "dataset.unreadable_line",
+                f"is not valid JSON at character {error.colno}: {error.msg}.",
+                str(path),
+                error.lineno,
+                hint="Fix the JSON, or write one object per line as .jsonl.",
+            )
+        )
+        return
+    if isinstance(value, dict):
+        lists = [v for v in value.values() if isinstance(v, list)]
+        value = lists[0] if len(lists) == 1 else [value]
+    out.unit = "row"
+    for number, row in enumerate(value, start=1):
+        if isinstance(row, dict):
+            out.add(row, number)
+        else:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.not_an_object",
+                    f"is a JSON {type(row).__name__}, not an object.",
+                    str(path),
+                    number,
+                    unit="row",
+                )
+            )
+
+
+def _read_csv(path: Path, out: RawRows) -> None:
+    text = _decode(path, out)
+    if text is None:
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                out.issues.append(
+                    DatasetIssue(
+                        "dataset.csv_fields",
+                        f"has a different number of fields than the header "
+                        f"({len(reader.fieldnames or [])}).",
+                        str(path),
+                        line,
+                        hint="Quote values that contain commas.",
+                    )
+                )
+                continue
+            out.add(dict(row), line)
+    except csv.Error as error:
+        out.issues.append(
+            DatasetIssue(
+                "dataset.unreadable_line", f"is not valid CSV: {error}.", str(path), reader.line_num
+            )
+        )
+
+
+def _read_parquet(path: Path, out: RawRows) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        out.issues.append(
+            DatasetIssue(
+                "dataset.unreadable", f"is not a readable Parquet file: {error}.", str(path)
+            )
+        )
+        return
+    out.unit = "row"
+    for number, row in enumerate(table.to_pylist(), start=1):
+        out.add(row, number)
+
+
+_READERS = {
+    ".jsonl": _read_jsonl,
+    ".json": _read_json,
+    ".csv": _read_csv,
+    ".parquet": _read_parquet,
+}
+
+
+def _read_saved_dataset(folder: Path, out: RawRows, split: str) -> None:
+    from datasets import DatasetDict, load_from_disk
+
+    loaded = load_from_disk(str(folder))
+    if isinstance(loaded, DatasetDict):
+        if split not in loaded:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.no_split",
+                    f"has no '{split}' split (it has: {', '.join(loaded)}).",
+                    str(folder),
+                )
+            )
+            return
+        loaded = loaded[split]
+    out.unit = "row"
+    for number, row in enumerate(loaded, start=1):
+        out.add(dict(row), number)
+
+
+def _read_hub(dataset_id: str, out: RawRows, split: str) -> None:
+    from datasets import load_dataset
+
+    try:
+        loaded = load_dataset(dataset_id, split=split)
+    except Exception as error:  # network, auth and format errors all surface here
+        out.issues.append(
+            DatasetIssue(
+                "dataset.hub_unavailable",
+                f"could not be loaded from the Hub: {type(error).__name__}: {error}",
+                dataset_id,
+                hint="Check the id and your connection, or give a local file.",
+            )
+        )
+        return
+    out.unit = "row"
+    for number, row in enumerate(loaded, start=1):
+        out.add(dict(row), number)
+
+
+def read_rows(source: str, *, split: str = "train") -> RawRows:
+    """Every row of ``source`` with its line number, and what could not be read."""
+    out = RawRows(source)
+    path = Path(source)
+    if path.is_dir():
+        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            _read_saved_dataset(path, out, split)
+            return out
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        if not files:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.empty_folder",
+                    f"holds no {', '.join(SUPPORTED_SUFFIXES)} file and no saved dataset.",
+                    source,
+                )
+            )
+        for file in files:
+            part = read_rows(str(file))
+            out.unit = part.unit
+            out.rows += part.rows
+            out.lines += part.lines
+            out.issues += part.issues
+            out.files.append(str(file))
+        return out
+    if path.is_absolute() or path.exists():
+        if not path.exists():
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.missing",
+                    "does not exist.",
+                    source,
+                    hint="Check the path (relative paths are resolved against the "
+                    "notebook's folder).",
+                )
+            )
+            return out
+        reader = _READERS.get(path.suffix.lower())
+        if reader is None:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.format",
+                    f"has the unsupported extension '{path.suffix}'.",
+                    source,
+                    hint=f"Use one of: {', '.join(SUPPORTED_SUFFIXES)}.",
+                )
+            )
+            return out
+        reader(path, out)
+        out.files.append(source)
+        return out
+    _read_hub(source, out, split)
+    return out
