@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
+    from modelforge_nb.preflight import detect_hardware, preflight, recommend
 
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
@@ -32,6 +33,9 @@ _LAZY: dict[str, str] = {
     "config_schema": "modelforge_nb.config",
     "check_dataset": "modelforge_nb.data",
     "load_dataset_for": "modelforge_nb.data",
+    "detect_hardware": "modelforge_nb.preflight",
+    "preflight": "modelforge_nb.preflight",
+    "recommend": "modelforge_nb.preflight",
     "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
     "prepare_embedded": "modelforge_nb.embedded",
     "resolve_model": "modelforge_nb.embedded",
@@ -52,8 +56,11 @@ __all__ = [
     "__version__",
     "check_dataset",
     "config_schema",
+    "detect_hardware",
     "load_dataset_for",
+    "preflight",
     "prepare_embedded",
+    "recommend",
     "resolve_model",
 ]
 

@@ -145,7 +145,7 @@ class Task:
     pipeline: str
     peft_task_type: str
     kind: str
-    examples: tuple[str, ...] = field(default=())
+    excluded_mapping_names: tuple[str, ...] = field(default=())
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -166,13 +166,32 @@ class Task:
         return _EXAMPLE_BUILDERS[data_format.name](data_format.roles(row), chat)
 
     def architectures(self) -> frozenset[str]:
-        """Model types (``config.model_type``) that the task's Auto class can load."""
+        """Model types (``config.model_type``) that can learn this task.
+
+        Those the task's Auto class loads, less encoder-only families (BERT and kin have
+        a causal-LM class, but they are not generators unless configured as decoders).
+        """
         from transformers.models.auto import modeling_auto
 
         names: set[str] = set()
         for mapping in self.mapping_names:
             names.update(getattr(modeling_auto, mapping).keys())
+        for mapping in self.excluded_mapping_names:
+            names.difference_update(getattr(modeling_auto, mapping).keys())
         return frozenset(names)
+
+    def accepts(self, model_config: Mapping[str, Any]) -> bool:
+        """Whether a model with this ``config.json`` can learn the task."""
+        model_type = model_config.get("model_type")
+        if model_type in self.architectures():
+            return True
+        return bool(model_config.get("is_decoder")) and model_type in _mapped(self.mapping_names)
+
+
+def _mapped(mapping_names: tuple[str, ...]) -> set[str]:
+    from transformers.models.auto import modeling_auto
+
+    return {name for m in mapping_names for name in getattr(modeling_auto, m)}
 
 
 TASKS: dict[str, Task] = {
@@ -185,6 +204,7 @@ TASKS: dict[str, Task] = {
         pipeline="text-generation",
         peft_task_type="CAUSAL_LM",
         kind="causal",
+        excluded_mapping_names=("MODEL_FOR_MASKED_LM_MAPPING_NAMES",),
     ),
     "summarization": Task(
         name="summarization",

@@ -83,7 +83,10 @@ def test_same_seed_same_weights(builder, tmp_path: Path) -> None:  # type: ignor
 def test_example_data_for_every_task(tiny_data: dict[str, Path]) -> None:
     expected = {"sft", "chat", "dpo", "summarization", "qa"}
     assert set(tiny_data) == expected | {f"{name}_eval" for name in expected}
-    rows = {name: [json.loads(line) for line in path.open()] for name, path in tiny_data.items()}
+    rows = {
+        name: [json.loads(line) for line in path.read_text().splitlines()]
+        for name, path in tiny_data.items()
+    }
     assert set(rows["sft"][0]) == {"input", "output"}
     assert rows["chat"][0]["messages"][-1]["role"] == "assistant"
     assert set(rows["dpo"][0]) == {"prompt", "chosen", "rejected"}

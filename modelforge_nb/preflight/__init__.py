@@ -1,0 +1,22 @@
+"""Before a weight loads: the machine, what a run needs, what fits, and the verdict."""
+
+from modelforge_nb.preflight.checks import PreflightIssue, PreflightReport, preflight
+from modelforge_nb.preflight.estimate import Estimate, ModelShape, estimate_run, model_shape
+from modelforge_nb.preflight.hardware import GpuInfo, HardwareInfo, detect_hardware, tier_for
+from modelforge_nb.preflight.recommend import Recommendation, recommend
+
+__all__ = [
+    "Estimate",
+    "GpuInfo",
+    "HardwareInfo",
+    "ModelShape",
+    "PreflightIssue",
+    "PreflightReport",
+    "Recommendation",
+    "detect_hardware",
+    "estimate_run",
+    "model_shape",
+    "preflight",
+    "recommend",
+    "tier_for",
+]

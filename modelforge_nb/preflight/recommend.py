@@ -1,0 +1,141 @@
+"""Recommended models for a task on this machine, with settings that fit it.
+
+The catalog (``data/catalog.json``) lists current small models per task with the config
+fields the estimator needs, so recommendations are computed offline. For each model the
+first setting (adapter, batch size, sequence length) whose estimated peak fits the
+memory at hand is offered; models that fit nowhere are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.tasks import get_task
+from modelforge_nb.preflight.estimate import estimate_run, model_shape
+from modelforge_nb.preflight.hardware import HardwareInfo, detect_hardware
+
+_GPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
+    ("lora", 8, 1024, False),
+    ("lora", 4, 1024, False),
+    ("lora", 4, 1024, True),
+    ("lora", 2, 512, True),
+    ("qlora", 4, 1024, True),
+    ("qlora", 1, 512, True),
+)
+_CPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
+    ("lora", 4, 512, False),
+    ("lora", 2, 256, False),
+    ("lora", 1, 256, True),
+)
+
+
+@cache
+def load_catalog() -> tuple[dict[str, Any], ...]:
+    text = resources.files("modelforge_nb.preflight").joinpath("data/catalog.json").read_text()
+    return tuple(json.loads(text)["models"])
+
+
+def catalog_entry(model_id: str) -> dict[str, Any] | None:
+    return next((e for e in load_catalog() if e["id"] == model_id), None)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A model and the settings the estimator says fit this machine."""
+
+    model: str
+    name: str
+    task: str
+    architecture: str
+    params: int
+    adapter: str
+    batch_size: int
+    grad_accum: int
+    max_seq_length: int
+    gradient_checkpointing: bool
+    peak_bytes: int
+    budget_bytes: int
+
+    def config_fields(self) -> dict[str, Any]:
+        """The config fields to pre-fill a form or cell with."""
+        return {
+            "task": self.task,
+            "model": self.model,
+            "adapter": self.adapter,
+            "training": {
+                "batch_size": self.batch_size,
+                "grad_accum": self.grad_accum,
+                "max_seq_length": self.max_seq_length,
+                "gradient_checkpointing": self.gradient_checkpointing,
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} ({self.params / 1e6:,.0f}M): {self.adapter}, batch {self.batch_size}"
+            f" x {self.grad_accum}, {self.max_seq_length} tokens, "
+            f"about {self.peak_bytes / 1e9:.1f} of {self.budget_bytes / 1e9:.1f} GB"
+        )
+
+
+def memory_budget(hardware: HardwareInfo) -> int:
+    """Memory a run may plan on: 90% of the GPU's free memory, or 80% of available RAM."""
+    if hardware.has_cuda:
+        return int(min(g.free_bytes for g in hardware.gpus) * 0.9)
+    return int(hardware.ram_available_bytes * 0.8)
+
+
+def recommend(task: str, hardware: HardwareInfo | None = None) -> list[Recommendation]:
+    """Models for ``task`` ranked for ``hardware`` (this machine by default)."""
+    get_task(task)
+    machine = hardware or detect_hardware()
+    budget = memory_budget(machine)
+    settings = _GPU_SETTINGS if machine.has_cuda else _CPU_SETTINGS
+    picks: list[Recommendation] = []
+    for entry in load_catalog():
+        if entry["task"] != task or machine.tier not in entry["tiers"]:
+            continue
+        shape = model_shape(entry["config"], task)
+        for adapter, batch, seq, checkpointing in settings:
+            config = FinetuneConfig.model_validate(
+                {
+                    "task": task,
+                    "model": entry["id"],
+                    "dataset": "data.jsonl",
+                    "adapter": adapter,
+                    "training": {
+                        "batch_size": batch,
+                        "grad_accum": max(1, 16 // batch),
+                        "max_seq_length": seq,
+                        "gradient_checkpointing": checkpointing,
+                    },
+                }
+            )
+            peak = estimate_run(config, shape, machine).peak_bytes
+            if peak <= budget:
+                picks.append(
+                    Recommendation(
+                        model=entry["id"],
+                        name=entry["name"],
+                        task=task,
+                        architecture=entry["architecture"],
+                        params=shape.params,
+                        adapter=adapter,
+                        batch_size=batch,
+                        grad_accum=max(1, 16 // batch),
+                        max_seq_length=seq,
+                        gradient_checkpointing=checkpointing,
+                        peak_bytes=peak,
+                        budget_bytes=budget,
+                    )
+                )
+                break
+    return picks

@@ -1,0 +1,292 @@
+"""Preflight on this CPU machine: hardware, estimates, recommendations and the verdict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+)
+
+from modelforge_nb.config import TASKS, FinetuneConfig
+from modelforge_nb.embedded import EMBEDDED_MODEL_ID
+from modelforge_nb.preflight import detect_hardware, model_shape, preflight, recommend
+from modelforge_nb.preflight.estimate import estimate_run, read_model_config
+from modelforge_nb.preflight.hardware import GpuInfo, HardwareInfo, tier_for
+from modelforge_nb.preflight.recommend import load_catalog
+
+
+def test_audit_01_hardware_detection_and_recommendation_run_twice_on_a_cpu_machine() -> None:
+    first = detect_hardware(refresh=True)
+    second = detect_hardware()
+    third = detect_hardware(refresh=True)
+    for info in (first, second, third):
+        assert info.tier == "cpu" and not info.has_cuda
+        assert info.cpu_count >= 1 and info.ram_total_bytes > 0
+    assert second is first
+    for _ in range(2):
+        picks = recommend("text-generation")
+        assert picks[0].model == EMBEDDED_MODEL_ID
+        assert all(p.peak_bytes <= p.budget_bytes for p in picks)
+    assert "tier: cpu" in first.summary()
+
+
+def test_tiers_follow_the_thresholds() -> None:
+    gb = 10**9
+    assert tier_for(0, 64 * gb) == "cpu"
+    assert tier_for(6 * gb, 64 * gb) == "low"
+    assert tier_for(12 * gb, 8 * gb) == "low"
+    assert tier_for(12 * gb, 32 * gb) == "mid"
+    assert tier_for(16 * gb, 32 * gb) == "high"
+
+
+def test_every_catalog_entry_fits_its_task() -> None:
+    for entry in load_catalog():
+        assert entry["architecture"] == entry["config"]["model_type"]
+        assert entry["architecture"] in TASKS[entry["task"]].architectures(), entry["id"]
+        assert model_shape(entry["config"], entry["task"]).params > 0
+
+
+def _gpu_machine(total_gb: float, free_gb: float, *, bf16: bool = True) -> HardwareInfo:
+    """A described machine: the recommender and estimator take hardware as data."""
+    gpu = GpuInfo(
+        0,
+        "NVIDIA T4" if not bf16 else "NVIDIA A10",
+        int(total_gb * 1e9),
+        int(free_gb * 1e9),
+        (7, 5) if not bf16 else (8, 6),
+        "550",
+        bf16,
+    )
+    return HardwareInfo(
+        (gpu,), 8, 32 * 10**9, 30 * 10**9, tier_for(gpu.total_bytes, 32 * 10**9), "described"
+    )
+
+
+def test_recommendations_scale_with_the_gpu() -> None:
+    small = {p.model for p in recommend("text-generation", _gpu_machine(16, 15, bf16=False))}
+    large = {p.model for p in recommend("text-generation", _gpu_machine(80, 79))}
+    assert "Qwen/Qwen2.5-7B-Instruct" in large
+    assert all("7B" not in m for m in small) or small <= large
+    summarization = recommend("summarization", _gpu_machine(16, 15))
+    assert summarization and all(p.architecture in {"t5", "bart"} for p in summarization)
+
+
+def test_qlora_on_cpu_says_it_needs_cuda(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]), adapter="qlora")
+    report = preflight(config)
+    assert not report.ok
+    (problem,) = [p for p in report.problems if p.code == "quant.needs_cuda"]
+    assert "CUDA GPU" in str(problem) and problem.field == "adapter"
+
+
+def test_a_good_config_passes(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]))
+    report = preflight(config)
+    assert report.ok, report.summary()
+    assert report.estimate is not None and report.estimate.peak_bytes > 0
+    assert "gpu.none" in report.codes()
+
+
+@pytest.mark.parametrize(
+    ("task", "fixture", "fits"),
+    [
+        ("text-generation", "tiny_qa", "causal"),
+        ("summarization", "tiny_causal", "seq2seq"),
+        ("text-generation", "tiny_seq2seq", "causal"),
+    ],
+)
+def test_audit_16_model_task_mismatch_is_refused_naming_what_fits(
+    task: str, fixture: str, fits: str, tiny_data: dict[str, Path], request: pytest.FixtureRequest
+) -> None:
+    data = {"causal": "sft", "seq2seq": "summarization", "span": "qa"}[fits]
+    model: Path = request.getfixturevalue(fixture)
+    report = preflight(FinetuneConfig(task=task, model=str(model), dataset=str(tiny_data[data])))
+    (problem,) = [p for p in report.problems if p.code == "model.task_mismatch"]
+    assert problem.field == "model"
+    suggested = next(e["name"] for e in load_catalog() if e["task"] == task)
+    assert suggested in str(problem)
+    assert report.estimate is None, "nothing is estimated for a model that cannot do the task"
+
+
+def test_audit_16_remote_code_model_needs_the_flag(
+    tmp_path: Path, tiny_data: dict[str, Path]
+) -> None:
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "my_custom_lm",
+                "auto_map": {"AutoModelForCausalLM": "modeling.MyLM"},
+            }
+        )
+    )
+    report = preflight(FinetuneConfig(model=str(folder), dataset=str(tiny_data["sft"])))
+    assert "model.remote_code" in {p.code for p in report.problems}
+
+
+def _small_filesystem(path: Path, size: str) -> None:
+    path.mkdir()
+    subprocess.run(
+        ["/usr/bin/mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True
+    )
+
+
+def test_audit_07_disk_space_is_checked_on_a_real_small_filesystem(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    small = tmp_path / "small"
+    _small_filesystem(small, "1m")
+    try:
+        config = FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            output_root=str(small / "runs"),
+            adapter="full",
+        )
+        report = preflight(config)
+        (problem,) = [p for p in report.problems if p.code == "disk.insufficient"]
+        assert report.estimate is not None
+        free = shutil.disk_usage(small).free
+        assert f"{report.estimate.disk_bytes:,} bytes" in problem.message
+        assert f"{free:,} bytes" in problem.message
+        assert problem.field == "output_root"
+    finally:
+        subprocess.run(["/usr/bin/umount", str(small)], check=True)
+
+
+def test_memory_over_budget_names_cheaper_settings(
+    tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    config = FinetuneConfig(
+        model=EMBEDDED_MODEL_ID,
+        dataset=str(tiny_data["sft"]),
+        training={"batch_size": 16, "max_seq_length": 2048},
+    )
+    report = preflight(config, hardware=_gpu_machine(16, 6, bf16=False))
+    (problem,) = [p for p in report.problems if p.code == "vram.insufficient"]
+    assert "It would fit with:" in str(problem)
+    assert "gradient_checkpointing" in str(problem) or "qlora" in str(problem)
+
+
+def test_bf16_on_a_gpu_without_it(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    config = FinetuneConfig(
+        model=str(tiny_causal), dataset=str(tiny_data["sft"]), training={"precision": "bf16"}
+    )
+    report = preflight(config, hardware=_gpu_machine(16, 15, bf16=False))
+    assert "precision.bf16_unsupported" in {p.code for p in report.problems}
+
+
+def test_chat_data_without_a_chat_template_gets_a_warning(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    model = tmp_path / "no_template"
+    shutil.copytree(tiny_causal, model)
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    settings = json.loads((model / "tokenizer_config.json").read_text())
+    settings.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(settings))
+    assert not AutoTokenizer.from_pretrained(model).chat_template
+    report = preflight(FinetuneConfig(model=str(model), dataset=str(tiny_data["chat"])))
+    (warning,) = [w for w in report.warnings if w.code == "tokenizer.no_chat_template"]
+    assert "chat template" in str(warning) and "instruct model" in str(warning)
+
+
+def test_a_template_that_drops_eos_is_caught(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    model = tmp_path / "drops_eos"
+    shutil.copytree(tiny_causal, model)
+    template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    (model / "chat_template.jinja").write_text(template)
+    report = preflight(FinetuneConfig(model=str(model), dataset=str(tiny_data["chat"])))
+    assert "tokenizer.template_drops_eos" in {p.code for p in report.problems}
+
+
+def _write_config(folder: Path, data: dict) -> Path:  # type: ignore[type-arg]
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(data))
+    return folder
+
+
+ARCHITECTURES = {
+    "llama": {
+        "model_type": "llama",
+        "hidden_size": 96,
+        "intermediate_size": 256,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 6,
+        "num_key_value_heads": 2,
+        "vocab_size": 1000,
+        "tie_word_embeddings": False,
+    },
+    "qwen2": {
+        "model_type": "qwen2",
+        "hidden_size": 64,
+        "intermediate_size": 200,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 1200,
+        "tie_word_embeddings": True,
+    },
+    "gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 64,
+        "n_layer": 3,
+        "n_head": 4,
+        "vocab_size": 900,
+        "n_positions": 128,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_parameter_count_is_exact_from_config_alone(name: str, tmp_path: Path) -> None:
+    folder = _write_config(tmp_path / name, ARCHITECTURES[name])
+    shape = model_shape(read_model_config(str(folder)), "text-generation")
+    loaded = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    assert shape.params == loaded.num_parameters()
+    assert not list(folder.glob("*.safetensors")), "no weights were written or read"
+
+
+def test_parameter_count_is_exact_for_the_tiny_models(
+    tiny_causal: Path, tiny_seq2seq: Path, tiny_qa: Path
+) -> None:
+    for folder, task, auto in (
+        (tiny_causal, "text-generation", AutoModelForCausalLM),
+        (tiny_seq2seq, "summarization", AutoModelForSeq2SeqLM),
+        (tiny_qa, "extractive-question-answering", AutoModelForQuestionAnswering),
+    ):
+        shape = model_shape(read_model_config(str(folder)), task)
+        assert shape.params == auto.from_pretrained(folder).num_parameters()
+
+
+def test_lora_adapter_size_matches_peft(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    config = FinetuneConfig(
+        model=str(tiny_causal), dataset=str(tiny_data["sft"]), lora={"r": 4, "alpha": 8}
+    )
+    shape = model_shape(read_model_config(str(tiny_causal)), "text-generation")
+    estimate = estimate_run(config, shape, detect_hardware())
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_causal),
+        LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"),
+    )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert estimate.trainable_params == trainable
+    assert torch.get_default_dtype() == torch.float32
