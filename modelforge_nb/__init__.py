@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
     from modelforge_nb.preflight import detect_hardware, preflight, recommend
+    from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
 
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
@@ -36,6 +37,11 @@ _LAZY: dict[str, str] = {
     "detect_hardware": "modelforge_nb.preflight",
     "preflight": "modelforge_nb.preflight",
     "recommend": "modelforge_nb.preflight",
+    "Run": "modelforge_nb.runs",
+    "Workspace": "modelforge_nb.runs",
+    "finetune": "modelforge_nb.runs",
+    "get_run": "modelforge_nb.runs",
+    "list_runs": "modelforge_nb.runs",
     "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
     "prepare_embedded": "modelforge_nb.embedded",
     "resolve_model": "modelforge_nb.embedded",
@@ -52,11 +58,16 @@ __all__ = [
     "ModelForgeError",
     "ModelForgeWarning",
     "PreflightError",
+    "Run",
     "RunError",
+    "Workspace",
     "__version__",
     "check_dataset",
     "config_schema",
     "detect_hardware",
+    "finetune",
+    "get_run",
+    "list_runs",
     "load_dataset_for",
     "preflight",
     "prepare_embedded",

@@ -1,0 +1,144 @@
+"""The run index: SQLite in WAL mode, one short connection per operation.
+
+The run folders are the source of truth; the registry only indexes them, so
+``Registry.rebuild`` can recreate it from the folders at any time. Each operation opens
+and closes its own connection (no pool, no shared handle), with a busy timeout, so the
+kernel and a worker process can write at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+REGISTRY_FILE = "registry.sqlite3"
+_BUSY_TIMEOUT_S = 30.0
+_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "task",
+    "model",
+    "method",
+    "adapter",
+    "run_dir",
+    "created_at",
+    "updated_at",
+    "step",
+    "total_steps",
+    "last_loss",
+    "error",
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    task TEXT, model TEXT, method TEXT, adapter TEXT,
+    run_dir TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    step INTEGER DEFAULT 0,
+    total_steps INTEGER,
+    last_loss REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+"""
+
+
+def default_home() -> Path:
+    """``MODELFORGE_HOME``, or the user data folder (for example ~/.local/share/modelforge-nb)."""
+    configured = os.environ.get("MODELFORGE_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("modelforge-nb"))
+
+
+class Registry:
+    """The run index stored at ``path``; two registries at two paths never meet."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    @classmethod
+    def at_home(cls, home: str | Path | None = None) -> Registry:
+        return cls(Path(home or default_home()) / REGISTRY_FILE)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)) as conn:
+            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            conn.row_factory = sqlite3.Row
+            with conn:
+                yield conn
+
+    def add(self, record: dict[str, Any]) -> None:
+        now = time.time()
+        row = {c: record.get(c) for c in _COLUMNS}
+        row["created_at"] = row["created_at"] or now
+        row["updated_at"] = now
+        row["step"] = row["step"] or 0
+        names = ", ".join(_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _COLUMNS)
+        with self._connect() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO runs ({names}) VALUES ({marks})", row)  # noqa: S608
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        unknown = set(fields) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown registry columns: {sorted(unknown)}")
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = :{name}" for name in fields)
+        with self._connect() as conn:
+            conn.execute(
+                f"UPDATE runs SET {assignments} WHERE id = :run_id",  # noqa: S608
+                {**fields, "run_id": run_id},
+            )
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [dict(r) for r in rows]
+
+    def remove(self, run_id: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def rebuild(self, runs_root: str | Path) -> int:
+        """Re-index every run folder under ``runs_root``; returns how many were found."""
+        count = 0
+        for run_json in sorted(Path(runs_root).glob("*/run.json")):
+            try:
+                record = json.loads(run_json.read_text(encoding="utf-8"))
+                status = json.loads((run_json.parent / "status.json").read_text("utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            self.add(
+                {
+                    **record,
+                    **{
+                        k: status.get(k)
+                        for k in ("status", "step", "total_steps", "last_loss", "error")
+                    },
+                }
+            )
+            count += 1
+        return count

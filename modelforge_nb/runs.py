@@ -1,0 +1,361 @@
+"""Runs: a folder per run, a handle to follow it, and the calls that start them.
+
+A run folder holds ``run.json`` (identity), ``config.json``, ``status.json`` (written
+atomically by whoever changes the status), ``events.jsonl``, ``worker.log``,
+``checkpoints/``, ``adapter/`` or ``model/``, ``metrics.json`` and ``prompt_format.json``.
+The folder is the source of truth; the registry indexes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.errors import PreflightError, RunError
+from modelforge_nb.registry import REGISTRY_FILE, Registry, default_home
+from modelforge_nb.tuner.events import read_events
+
+if TYPE_CHECKING:
+    import pandas
+
+    from modelforge_nb.preflight.checks import PreflightReport
+    from modelforge_nb.preflight.hardware import HardwareInfo
+
+STATUSES = ("queued", "running", "completed", "failed", "stopped")
+ACTIVE = frozenset({"queued", "running"})
+COMPLETE_MARKER = ".modelforge-complete"
+STOP_REQUEST = "stop.request"
+PID_FILE = "pid.json"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    partial.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    return slug[:40] or "run"
+
+
+def new_run_id(config: FinetuneConfig) -> str:
+    """A readable, unique, filesystem-safe id: name, time and a random suffix."""
+    base = config.run_name or f"{_slug(Path(config.model).name)}-{config.method}"
+    return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def last_complete_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint the worker finished writing."""
+    done = [
+        p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()
+    ]
+    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+
+
+def remove_partial_outputs(run_dir: Path) -> list[str]:
+    """Remove half-written files; keep config, logs, events and complete checkpoints."""
+    removed = []
+    for checkpoint in (run_dir / "checkpoints").glob("checkpoint-*"):
+        if not (checkpoint / COMPLETE_MARKER).exists():
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            removed.append(checkpoint.name)
+    for partial in list(run_dir.glob("*.partial")) + list(run_dir.glob(".*.partial")):
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+        removed.append(partial.name)
+    return removed
+
+
+def _process_alive(pid: int | None, started: float | None) -> bool:
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(process.create_time() - started) < 2.0
+    except psutil.Error:
+        return False
+
+
+class Run:
+    """A handle on one run folder. Cheap to create; every property reads the folder."""
+
+    def __init__(self, run_dir: str | Path, registry: Registry | None = None) -> None:
+        self.output_dir = Path(run_dir)
+        if not (self.output_dir / "run.json").is_file():
+            raise RunError("run.unknown", f"{self.output_dir} is not a run folder.", field="run")
+        identity = read_json(self.output_dir / "run.json")
+        self.id: str = identity["id"]
+        self.name: str = identity.get("name", self.id)
+        self._registry = registry or Registry(identity["registry"])
+        self._offset = 0
+        self._history: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, status={self.status!r})"
+
+    @property
+    def config(self) -> FinetuneConfig:
+        return FinetuneConfig.model_validate(read_json(self.output_dir / "config.json"))
+
+    @property
+    def status(self) -> str:
+        return str(self._status().get("status", "queued"))
+
+    @property
+    def error(self) -> str | None:
+        error = self._status().get("error")
+        return str(error) if error else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return read_json(self.output_dir / "metrics.json")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every event so far (read incrementally)."""
+        new, self._offset = read_events(self.output_dir, self._offset)
+        self._history.extend(new)
+        return list(self._history)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The logged training and evaluation events, oldest first."""
+        return [e for e in self.events if e["type"] in {"log", "eval"}]
+
+    def history_frame(self) -> pandas.DataFrame:
+        import pandas
+
+        return pandas.DataFrame(self.history)
+
+    def weights_dir(self) -> Path | None:
+        for name in ("adapter", "model"):
+            if (self.output_dir / name).is_dir():
+                return self.output_dir / name
+        return None
+
+    def _worker_alive(self) -> bool:
+        process = read_json(self.output_dir / PID_FILE)
+        if not process:
+            return True  # launched a moment ago: the launcher has not written the pid yet
+        return _process_alive(process.get("pid"), process.get("started"))
+
+    def _status(self) -> dict[str, Any]:
+        status = read_json(self.output_dir / "status.json")
+        if status.get("status") in ACTIVE and not self._worker_alive():
+            # Re-read: the worker may have finished between the two reads.
+            status = read_json(self.output_dir / "status.json")
+            if status.get("status") in ACTIVE:
+                status = self._mark_dead(status)
+        return status
+
+    def _mark_dead(self, status: dict[str, Any]) -> dict[str, Any]:
+        removed = remove_partial_outputs(self.output_dir)
+        status = {
+            **status,
+            "status": "failed",
+            "error": "The worker process ended without reporting (killed or crashed); "
+            "see worker.log. Resume continues from the last complete checkpoint.",
+            "ended_at": time.time(),
+            "removed_partial": removed,
+        }
+        write_json_atomic(self.output_dir / "status.json", status)
+        self._registry.update(self.id, status="failed", error=status["error"])
+        return status
+
+    def refresh(self) -> Run:
+        """Re-read status and events (and notice a worker that died)."""
+        self._status()
+        _ = self.events
+        return self
+
+    def wait(self, timeout: float | None = None, *, poll: float = 0.2) -> str:
+        """Block until the run ends (or ``timeout`` seconds pass); return its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status in ACTIVE:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+        return self.status
+
+    def stop(self, *, wait: bool = False, timeout: float | None = None) -> str:
+        """Ask the worker to stop at the next step; it saves a checkpoint and ends ``stopped``."""
+        status = self._status()
+        if status.get("status") not in ACTIVE:
+            return str(status.get("status"))
+        (self.output_dir / STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
+        process = read_json(self.output_dir / PID_FILE)
+        pid = process.get("pid")
+        if pid and _process_alive(pid, process.get("started")):
+            import signal
+
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+        return self.wait(timeout) if wait else self.status
+
+    def resume(self) -> Run:
+        """Continue a stopped or failed run from its last complete checkpoint."""
+        from modelforge_nb.tuner.launcher import start_worker
+
+        current = self.status
+        if current in ACTIVE:
+            raise RunError(
+                "run.active",
+                f"Run {self.id} is {current}; it cannot be resumed.",
+                field="run",
+                hint="Wait for it to end, or stop it first.",
+            )
+        if current == "completed":
+            raise RunError(
+                "run.completed",
+                f"Run {self.id} already completed.",
+                field="run",
+                hint="Start a new run to train further.",
+            )
+        (self.output_dir / STOP_REQUEST).unlink(missing_ok=True)
+        (self.output_dir / PID_FILE).unlink(missing_ok=True)
+        checkpoint = last_complete_checkpoint(self.output_dir)
+        write_json_atomic(
+            self.output_dir / "status.json",
+            {
+                **read_json(self.output_dir / "status.json"),
+                "status": "queued",
+                "error": None,
+                "resume_from": str(checkpoint) if checkpoint else None,
+            },
+        )
+        self._registry.update(self.id, status="queued", error=None)
+        start_worker(
+            self.output_dir, num_processes=self.config.distributed.num_processes, resume=True
+        )
+        return self
+
+
+class Workspace:
+    """Runs under one home folder: the registry and the run folders beside it."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home).expanduser().resolve() if home else default_home()
+        self.registry = Registry(self.home / REGISTRY_FILE)
+
+    def _runs_root(self, config: FinetuneConfig) -> Path:
+        return Path(config.output_root) if config.output_root else self.home / "runs"
+
+    def create_run(self, config: FinetuneConfig) -> Run:
+        """Make the run folder and its registry row, status ``queued``."""
+        run_id = new_run_id(config)
+        run_dir = self._runs_root(config) / run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "checkpoints").mkdir()
+        identity = {
+            "id": run_id,
+            "name": config.run_name or run_id,
+            "task": config.task,
+            "model": config.model,
+            "method": config.method,
+            "adapter": config.adapter,
+            "run_dir": str(run_dir),
+            "created_at": time.time(),
+            "registry": str(self.registry.path),
+        }
+        write_json_atomic(run_dir / "run.json", identity)
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+        write_json_atomic(run_dir / "status.json", {"status": "queued"})
+        self.registry.add({**identity, "status": "queued"})
+        return Run(run_dir, self.registry)
+
+    def finetune(
+        self,
+        config: FinetuneConfig,
+        *,
+        wait: bool = False,
+        hardware: HardwareInfo | None = None,
+        check: bool = True,
+    ) -> Run:
+        from modelforge_nb.tuner.launcher import start_worker
+
+        if check:
+            report = self.preflight(config, hardware=hardware)
+            if not report.ok:
+                raise PreflightError("preflight.failed", report.summary(), report=report)
+        run = self.create_run(config)
+        start_worker(run.output_dir, num_processes=config.distributed.num_processes)
+        if wait:
+            run.wait()
+        return run
+
+    def preflight(
+        self, config: FinetuneConfig, *, hardware: HardwareInfo | None = None
+    ) -> PreflightReport:
+        from modelforge_nb.preflight import preflight
+
+        return preflight(config, hardware=hardware)
+
+    def list_runs(self) -> list[Run]:
+        runs = []
+        for row in self.registry.list():
+            try:
+                runs.append(Run(row["run_dir"], self.registry))
+            except RunError:
+                continue
+        return runs
+
+    def get_run(self, run_id: str) -> Run:
+        if not _RUN_ID.match(run_id or ""):
+            raise RunError(
+                "run.bad_id",
+                f"{run_id!r} is not a run id.",
+                field="run",
+                hint="Use an id from list_runs().",
+            )
+        row = self.registry.get(run_id)
+        if row is None:
+            raise RunError(
+                "run.unknown",
+                f"There is no run {run_id!r} in {self.home}.",
+                field="run",
+                hint="Use an id from list_runs().",
+            )
+        return Run(row["run_dir"], self.registry)
+
+
+def finetune(config: FinetuneConfig, *, wait: bool = False, home: str | Path | None = None) -> Run:
+    """Preflight ``config``, then train it in a worker process; returns the run handle.
+
+    Raises ``PreflightError`` (with ``.report``) when preflight finds a blocking problem.
+    """
+    return Workspace(home).finetune(config, wait=wait)
+
+
+def list_runs(*, home: str | Path | None = None) -> list[Run]:
+    """Every run under ``home`` (``MODELFORGE_HOME`` by default), newest first."""
+    return Workspace(home).list_runs()
+
+
+def get_run(run_id: str, *, home: str | Path | None = None) -> Run:
+    """The run with this id."""
+    return Workspace(home).get_run(run_id)

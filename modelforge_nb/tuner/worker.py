@@ -1,0 +1,462 @@
+"""The training process: ``python -m modelforge_nb.worker RUN_DIR [--resume]``.
+
+It reads the run folder, trains with transformers/peft/trl (no hand-written loop), and
+reports only through the run folder: events, status, metrics and the saved weights.
+Standard input is closed; a stop request (SIGTERM, SIGINT or the stop file) ends the run
+at the next step with a checkpoint; any exception ends it ``failed`` with a one-line
+reason, the traceback in ``worker.log`` and half-written files removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.tasks import TASKS, Task
+from modelforge_nb.registry import Registry
+from modelforge_nb.runs import (
+    last_complete_checkpoint,
+    read_json,
+    remove_partial_outputs,
+    write_json_atomic,
+)
+from modelforge_nb.tuner.events import append_event
+
+log = logging.getLogger("modelforge_nb.worker")
+_HEARTBEAT_S = 2.0
+_METRIC_SAMPLES = 32
+
+
+@dataclass
+class Outcome:
+    stopped: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class RunState:
+    """Status writes for one run: the folder first (source of truth), then the index."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        identity = read_json(run_dir / "run.json")
+        self.run_id = identity["id"]
+        self.registry = Registry(identity["registry"])
+        self._last_index = 0.0
+
+    def set(self, status: str, **fields: Any) -> None:
+        current = read_json(self.run_dir / "status.json")
+        current.update(status=status, updated_at=time.time(), **fields)
+        write_json_atomic(self.run_dir / "status.json", current)
+        columns = {k: current.get(k) for k in ("step", "total_steps", "last_loss", "error")}
+        self.registry.update(self.run_id, status=status, **columns)
+
+    def progress(self, event: dict[str, Any]) -> None:
+        """Record progress in status.json; index it at most once a second."""
+        step, total, loss = event.get("step"), event.get("total_steps"), event.get("loss")
+        current = read_json(self.run_dir / "status.json")
+        current.update(step=step, total_steps=total, updated_at=time.time())
+        if loss is not None:
+            current["last_loss"] = loss
+        write_json_atomic(self.run_dir / "status.json", current)
+        now = time.monotonic()
+        if now - self._last_index >= 1.0:
+            self._last_index = now
+            self.registry.update(
+                self.run_id, step=step, total_steps=total, last_loss=current.get("last_loss")
+            )
+
+
+def _heartbeat(run_dir: Path, done: threading.Event) -> None:
+    beat = run_dir / "heartbeat"
+    while not done.wait(_HEARTBEAT_S):
+        beat.write_text(str(time.time()), encoding="utf-8")
+
+
+def _one_line(error: BaseException) -> str:
+    from modelforge_nb.errors import ModelForgeError
+
+    if isinstance(error, ModelForgeError):
+        text = " ".join(str(error).split()) or error.code
+    elif isinstance(error, KeyboardInterrupt):
+        text = "Interrupted before training started."
+    else:
+        text = f"{type(error).__name__}: {error}".splitlines()[0]
+    return text[:500]
+
+
+def _data_hash(sources: list[str | None]) -> str:
+    digest = hashlib.sha256()
+    for source in sources:
+        if source is None:
+            continue
+        path = Path(source)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                with file.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+            else:
+                digest.update(str(file).encode())
+    return digest.hexdigest()[:16]
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as metadata
+
+    out = {}
+    for name in ("modelforge-nb", "torch", "transformers", "peft", "trl", "datasets"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _max_length(
+    config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: Any
+) -> int:
+    """``max_seq_length``, or for "auto" the longest example (plus template room), ≤ 2048."""
+    if isinstance(config.training.max_seq_length, int):
+        return config.training.max_seq_length
+    from modelforge_nb.data.checks import example_text
+
+    texts = [example_text(data_format, row) for row in rows]
+    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32) + 32
+    limit = min(2048, getattr(tokenizer, "model_max_length", 2048) or 2048)
+    return int(min(limit, (longest + 7) // 8 * 8))
+
+
+def _load_model(
+    task: Task, model_path: str, config: FinetuneConfig, precision: str, on_gpu: bool
+) -> Any:
+    import transformers
+
+    from modelforge_nb.tuner.builders import load_dtype, quantization_config
+
+    auto = getattr(transformers, task.auto_class)
+    quant = quantization_config(config, precision)
+    model = auto.from_pretrained(
+        model_path,
+        dtype=load_dtype(config, precision, on_gpu),
+        quantization_config=quant,
+        trust_remote_code=config.trust_remote_code,
+        **({"device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}} if quant else {}),
+    )
+    if quant is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.training.gradient_checkpointing
+        )
+    return model
+
+
+def _model_card(config: FinetuneConfig, metrics: dict[str, Any]) -> str:
+    from modelforge_nb._version import __version__
+
+    task = TASKS[config.task]
+    lines = [
+        "---",
+        f"base_model: {config.model}",
+        f"pipeline_tag: {task.pipeline}",
+        "library_name: " + ("peft" if config.adapter != "full" else "transformers"),
+        "tags: [modelforge-nb, " + config.method + ", " + config.adapter + "]",
+        "---",
+        "",
+        f"# Fine-tuned {Path(config.model).name}",
+        "",
+        f"Trained with modelforge-nb {__version__}: task `{config.task}`, method "
+        f"`{config.method}`, adapter `{config.adapter}`.",
+        "",
+        "## Final metrics",
+        "",
+    ]
+    lines += [f"- {k}: {v}" for k, v in sorted(metrics.items()) if isinstance(v, int | float)]
+    return "\n".join(lines) + "\n"
+
+
+def _summaries(
+    model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_length: int
+) -> dict[str, float]:
+    import torch
+
+    from modelforge_nb.tuner.metrics import rouge
+
+    model.eval()
+    predictions, references = [], []
+    device = next(model.parameters()).device
+    for example in examples[:_METRIC_SAMPLES]:
+        inputs = tokenizer(
+            example["source"], return_tensors="pt", truncation=True, max_length=max_length
+        ).to(device)
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=64, do_sample=False)
+        predictions.append(tokenizer.decode(output[0], skip_special_tokens=True))
+        references.append(example["target"])
+    return rouge(predictions, references)
+
+
+def _spans(
+    model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_length: int
+) -> dict[str, float]:
+    import torch
+
+    from modelforge_nb.tuner.metrics import squad_scores
+
+    model.eval()
+    device = next(model.parameters()).device
+    predictions, references = [], []
+    for example in examples[:_METRIC_SAMPLES]:
+        encoded = tokenizer(
+            example["question"],
+            example["context"],
+            truncation="only_second",
+            max_length=max_length,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        offsets = encoded.pop("offset_mapping")[0]
+        sequence_ids = encoded.sequence_ids(0)
+        with torch.no_grad():
+            output = model(**encoded.to(device))
+        start_logits, end_logits = output.start_logits[0], output.end_logits[0]
+        context_tokens = [i for i, s in enumerate(sequence_ids) if s == 1]
+        best, best_score = (0, 0), float("-inf")
+        for i in context_tokens:
+            for j in context_tokens:
+                if (
+                    i <= j < i + 30
+                    and (score := float(start_logits[i] + end_logits[j])) > best_score
+                ):
+                    best, best_score = (i, j), score
+        start, end = int(offsets[best[0]][0]), int(offsets[best[1]][1])
+        predictions.append(example["context"][start:end])
+        references.append(example["answer"])
+    return squad_scores(predictions, references)
+
+
+def train(
+    config: FinetuneConfig,
+    run_dir: Path,
+    *,
+    resume: bool,
+    flag: threading.Event,
+    state: RunState | None,
+) -> Outcome:
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from modelforge_nb.data import build_examples, load_dataset_for, prompt_format_for
+    from modelforge_nb.embedded import resolve_model
+    from modelforge_nb.preflight.estimate import resolve_precision
+    from modelforge_nb.preflight.hardware import detect_hardware
+    from modelforge_nb.tuner import builders
+    from modelforge_nb.tuner.callbacks import EventCallback, StopCallback
+
+    task = TASKS[config.task]
+    hardware = detect_hardware()
+    on_gpu = hardware.has_cuda
+    precision = resolve_precision(config.training.precision, hardware)
+    model_path = resolve_model(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_path, trust_remote_code=config.trust_remote_code
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    prompt_format = prompt_format_for(tokenizer, task)
+    data = load_dataset_for(config)
+    train_examples = build_examples(data.train, data.data_format, task, prompt_format)
+    eval_examples = (
+        build_examples(data.eval, data.data_format, task, prompt_format) if data.eval else None
+    )
+    max_length = _max_length(config, tokenizer, data.train, data.data_format)
+    checkpoint = last_complete_checkpoint(run_dir) if resume else None
+    if state is not None:
+        write_json_atomic(run_dir / "prompt_format.json", prompt_format)
+        append_event(
+            run_dir,
+            "start",
+            versions=_versions(),
+            data_hash=_data_hash([config.dataset, config.eval_dataset]),
+            rows=len(data.train),
+            eval_rows=len(data.eval or []),
+            max_length=max_length,
+            precision=precision,
+            device="cuda" if on_gpu else "cpu",
+            pid=os.getpid(),
+            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+            resumed_from=str(checkpoint) if checkpoint else None,
+        )
+    model = _load_model(task, model_path, config, precision, on_gpu)
+    stop = StopCallback(run_dir, flag)
+    callbacks = [EventCallback(run_dir, on_progress=state.progress if state else None), stop]
+    common = {"precision": precision, "on_gpu": on_gpu, "has_eval": eval_examples is not None}
+    peft_config = builders.lora_config(config)
+    if task.kind == "causal":
+        from trl import DPOTrainer, SFTTrainer
+
+        train_set = Dataset.from_list(train_examples)
+        eval_set = Dataset.from_list(eval_examples) if eval_examples else None
+        if config.method == "dpo":
+            trainer = DPOTrainer(
+                model=model,
+                args=builders.dpo_arguments(config, run_dir, max_length=max_length, **common),
+                train_dataset=train_set,
+                eval_dataset=eval_set,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+                callbacks=callbacks,
+            )
+        else:
+            trainer = SFTTrainer(
+                model=model,
+                args=builders.sft_arguments(config, run_dir, max_length=max_length, **common),
+                train_dataset=train_set,
+                eval_dataset=eval_set,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+                callbacks=callbacks,
+            )
+    else:
+        from transformers import (
+            DataCollatorForSeq2Seq,
+            Seq2SeqTrainer,
+            Trainer,
+            default_data_collator,
+        )
+
+        from modelforge_nb.data.format import seq2seq_features, span_features
+
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
+        if task.kind == "seq2seq":
+
+            def features(examples: list[dict[str, Any]]) -> Any:
+                return Dataset.from_dict(
+                    seq2seq_features(
+                        examples,
+                        tokenizer,
+                        max_source_length=max_length,
+                        max_target_length=max(16, max_length // 2),
+                    )
+                )
+
+            trainer = Seq2SeqTrainer(
+                model=model,
+                args=builders.seq2seq_arguments(config, run_dir, **common),
+                train_dataset=features(train_examples),
+                eval_dataset=features(eval_examples) if eval_examples else None,
+                data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+                processing_class=tokenizer,
+                callbacks=callbacks,
+            )
+        else:
+
+            def features(examples: list[dict[str, Any]]) -> Any:
+                return Dataset.from_dict(span_features(examples, tokenizer, max_length=max_length))
+
+            trainer = Trainer(
+                model=model,
+                args=builders.plain_arguments(config, run_dir, **common),
+                train_dataset=features(train_examples),
+                eval_dataset=features(eval_examples) if eval_examples else None,
+                data_collator=default_data_collator,
+                processing_class=tokenizer,
+                callbacks=callbacks,
+            )
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stop.stopped:
+        return Outcome(stopped=True)
+    metrics: dict[str, Any] = {
+        "train_loss": result.training_loss,
+        "global_step": trainer.state.global_step,
+    }
+    if eval_examples:
+        evaluation = trainer.evaluate()
+        metrics.update({k: v for k, v in evaluation.items() if isinstance(v, int | float)})
+        from modelforge_nb.tuner.metrics import perplexity
+
+        if task.kind == "causal" and config.method == "sft":
+            metrics["perplexity"] = perplexity(evaluation.get("eval_loss"))
+        accuracy = next((v for k, v in evaluation.items() if "accuracies" in k), None)
+        if accuracy is not None:
+            metrics["reward_accuracy"] = accuracy
+        if task.kind == "seq2seq":
+            metrics.update(_summaries(trainer.model, tokenizer, eval_examples, max_length))
+        elif task.kind == "span":
+            metrics.update(_spans(trainer.model, tokenizer, eval_examples, max_length))
+    if trainer.is_world_process_zero():
+        final = run_dir / ("model" if config.adapter == "full" else "adapter")
+        partial = run_dir / f"{final.name}.partial"
+        trainer.save_model(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        (partial / "README.md").write_text(_model_card(config, metrics), encoding="utf-8")
+        # A pickle: never shipped beside the safetensors weights.
+        (partial / "training_args.bin").unlink(missing_ok=True)
+        partial.replace(final)
+    return Outcome(stopped=False, metrics=metrics)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        sys.stderr.write("usage: python -m modelforge_nb.worker RUN_DIR [--resume]\n")
+        return 2
+    run_dir = Path(argv[0]).resolve()
+    resume = "--resume" in argv[1:]
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    flag = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("Stop requested (signal %s); stopping at the next step.", signum)
+        flag.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    state = RunState(run_dir) if main_process else None
+    done = threading.Event()
+    if main_process:
+        threading.Thread(target=_heartbeat, args=(run_dir, done), daemon=True).start()
+    started = time.time()
+    try:
+        config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
+        if state is not None:
+            state.set("running", started_at=started, error=None)
+        outcome = train(config, run_dir, resume=resume, flag=flag, state=state)
+        if state is not None:
+            status = "stopped" if outcome.stopped else "completed"
+            if not outcome.stopped:
+                outcome.metrics["runtime_s"] = round(time.time() - started, 2)
+                write_json_atomic(run_dir / "metrics.json", outcome.metrics)
+            append_event(run_dir, "end", status=status, metrics=outcome.metrics)
+            state.set(status, ended_at=time.time())
+        log.info("Run ended.")
+        return 0
+    except BaseException as error:  # every failure must end as a recorded 'failed' run
+        traceback.print_exc()
+        sys.stdout.flush()
+        if state is not None:
+            reason = _one_line(error)
+            removed = remove_partial_outputs(run_dir)
+            append_event(run_dir, "end", status="failed", error=reason)
+            state.set("failed", error=reason, ended_at=time.time(), removed_partial=removed)
+        return 1
+    finally:
+        done.set()

@@ -1,0 +1,186 @@
+"""Real training in a worker process on the tiny models: every task and method.
+
+The runs start together (one worker process each) and the tests check what each one
+learned and wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.runs import Run, Workspace
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "max_steps": 24,
+    "learning_rate": 1e-2,
+    "batch_size": 8,
+    "grad_accum": 1,
+    "logging_steps": 4,
+    "save_steps": 12,
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def runs(
+    workspace: Workspace,
+    tiny_causal: Path,
+    tiny_seq2seq: Path,
+    tiny_qa: Path,
+    tiny_data: dict[str, Path],
+) -> dict[str, Run]:
+    def config(data: str, model: Path, **extra: Any) -> FinetuneConfig:
+        return FinetuneConfig(
+            model=str(model),
+            dataset=str(tiny_data[data]),
+            eval_dataset=str(tiny_data[f"{data}_eval"]),
+            **{"training": FAST, **extra},
+        )
+
+    configs = {
+        "lora": config("sft", tiny_causal, run_name="sft-lora"),
+        "full": config(
+            "sft", tiny_causal, adapter="full", training={**FAST, "learning_rate": 2e-3}
+        ),
+        "chat": config("chat", tiny_causal),
+        "dpo": config("dpo", tiny_causal, method="dpo"),
+        "summarization": config("summarization", tiny_seq2seq, task="summarization"),
+        "qa": config("qa", tiny_qa, task="extractive-question-answering"),
+    }
+    started = {name: workspace.finetune(c) for name, c in configs.items()}
+    for run in started.values():
+        run.wait(timeout=600)
+    return started
+
+
+def _losses(run: Run, key: str = "loss") -> list[float]:
+    return [e[key] for e in run.history if e["type"] == "log" and key in e]
+
+
+def _assert_learned(run: Run) -> None:
+    assert run.status == "completed", (run.error, (run.output_dir / "worker.log").read_text())
+    losses = _losses(run)
+    assert len(losses) >= 3
+    assert losses[-1] < losses[0] * 0.95, losses
+
+
+def _greedy(model: Any, tokenizer: Any, prompt: str) -> str:
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    return str(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :]))
+
+
+def test_sft_lora_learns_and_the_adapter_changes_the_output(
+    runs: dict[str, Run], tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    run = runs["lora"]
+    _assert_learned(run)
+    adapter = run.output_dir / "adapter"
+    assert (adapter / "adapter_model.safetensors").is_file()
+    assert not list(adapter.glob("*.bin")), "safetensors only"
+    assert json.loads((run.output_dir / "prompt_format.json").read_text()) == {
+        "kind": "chat_template"
+    }
+    from peft import PeftModel
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    base = AutoModelForCausalLM.from_pretrained(tiny_causal)
+    prompt = json.loads(tiny_data["sft"].read_text().splitlines()[0])["input"]
+    before = _greedy(base, tokenizer, prompt)
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_causal), adapter)
+    assert _greedy(tuned, tokenizer, prompt) != before
+    metrics = run.metrics
+    assert metrics["global_step"] == FAST["max_steps"]
+    assert metrics["perplexity"] > 1 and metrics["eval_loss"] > 0
+    frame = run.history_frame()
+    assert {"step", "loss", "learning_rate"} <= set(frame.columns)
+    events = [e["type"] for e in run.events]
+    assert events[0] == "start" and events[-1] == "end" and "checkpoint" in events
+    start = run.events[0]
+    assert start["data_hash"] and start["versions"]["transformers"]
+
+
+def test_full_fine_tuning_writes_a_loadable_model(runs: dict[str, Run]) -> None:
+    run = runs["full"]
+    _assert_learned(run)
+    model_dir = run.output_dir / "model"
+    assert (model_dir / "model.safetensors").is_file()
+    assert AutoModelForCausalLM.from_pretrained(model_dir).num_parameters() > 0
+
+
+def test_chat_messages_train(runs: dict[str, Run]) -> None:
+    _assert_learned(runs["chat"])
+
+
+def test_dpo_on_preference_pairs(runs: dict[str, Run]) -> None:
+    run = runs["dpo"]
+    _assert_learned(run)
+    assert 0 <= run.metrics["reward_accuracy"] <= 1
+
+
+def test_audit_02_summarization_trains_and_writes_valid_json(runs: dict[str, Run]) -> None:
+    run = runs["summarization"]
+    _assert_learned(run)
+    assert {"rouge1", "rouge2", "rougeL"} <= set(run.metrics)
+    for name in (
+        "config.json",
+        "status.json",
+        "metrics.json",
+        "run.json",
+        "adapter/adapter_config.json",
+    ):
+        json.loads((run.output_dir / name).read_text())
+    for line in (run.output_dir / "events.jsonl").read_text().splitlines():
+        json.loads(line)
+    assert run.config.task == "summarization"
+    from peft import PeftModel
+
+    base = AutoModelForSeq2SeqLM.from_pretrained(
+        json.loads((run.output_dir / "config.json").read_text())["model"]
+    )
+    assert PeftModel.from_pretrained(base, run.output_dir / "adapter") is not None
+
+
+def test_extractive_question_answering(runs: dict[str, Run]) -> None:
+    run = runs["qa"]
+    _assert_learned(run)
+    assert run.metrics["exact_match"] >= 0 and run.metrics["f1"] >= run.metrics["exact_match"]
+
+
+def test_runs_are_listed_and_found(runs: dict[str, Run], workspace: Workspace) -> None:
+    listed = {r.id for r in workspace.list_runs()}
+    assert {r.id for r in runs.values()} <= listed
+    found = workspace.get_run(runs["lora"].id)
+    assert found.name == "sft-lora" and found.status == "completed"
+    row = workspace.registry.get(runs["lora"].id)
+    assert row is not None and row["status"] == "completed" and row["step"] == FAST["max_steps"]
+    assert row["last_loss"] is not None
+
+
+def test_audit_17_runs_at_once_keep_their_own_status(runs: dict[str, Run]) -> None:
+    configs = {r.id: r.config for r in runs.values()}
+    assert len({r.output_dir for r in runs.values()}) == len(runs)
+    for run in runs.values():
+        assert run.status == "completed"
+        assert run.config == configs[run.id]
+        status = json.loads((run.output_dir / "status.json").read_text())
+        assert status["status"] == "completed"

@@ -1,0 +1,112 @@
+"""The registry: short connections, WAL, concurrent writers, rebuildable, isolated."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.errors import RunError
+from modelforge_nb.registry import Registry
+from modelforge_nb.runs import Workspace, new_run_id
+from modelforge_nb.tuner.launcher import worker_command
+
+
+def _open_files() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
+
+
+def test_audit_06_thousands_of_operations_leak_no_file(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "r.sqlite3")
+    registry.add({"id": "warm", "name": "warm", "status": "queued", "run_dir": str(tmp_path)})
+    before = _open_files()
+    for i in range(250):
+        registry.add({"id": f"r{i}", "name": "n", "status": "queued", "run_dir": str(tmp_path)})
+        registry.update(f"r{i}", status="running", step=i)
+        assert registry.get(f"r{i}")["status"] == "running"  # type: ignore[index]
+        registry.list() if i % 50 == 0 else None
+    assert _open_files() == before
+    assert len(registry.list()) == 251
+
+
+WRITER = """
+import sys
+from modelforge_nb.registry import Registry
+registry = Registry(sys.argv[1])
+for i in range(300):
+    registry.update("shared", step=i, last_loss=float(i))
+print("done")
+"""
+
+
+def test_audit_12_worker_and_kernel_write_at_once_without_locking(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    registry = Registry(path)
+    registry.add({"id": "shared", "name": "s", "status": "running", "run_dir": str(tmp_path)})
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for i in range(300):
+        registry.add({"id": f"k{i}", "name": "k", "status": "queued", "run_dir": str(tmp_path)})
+    for writer in writers:
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert "locked" not in err and out.strip() == "done"
+    journal = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; print(sqlite3.connect({str(path)!r})"
+            ".execute('PRAGMA journal_mode').fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert journal.stdout.strip() == "wal"
+
+
+def test_audit_11_two_homes_never_see_each_other(tmp_path: Path) -> None:
+    config = FinetuneConfig(model="org/m", dataset="d.jsonl")
+    first, second = Workspace(tmp_path / "a"), Workspace(tmp_path / "b")
+    run = first.create_run(config)
+    assert [r.id for r in first.list_runs()] == [run.id]
+    assert second.list_runs() == []
+    with pytest.raises(RunError) as caught:
+        second.get_run(run.id)
+    assert caught.value.code == "run.unknown"
+
+
+def test_registry_rebuilds_from_the_run_folders(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    made = [
+        workspace.create_run(FinetuneConfig(model="org/m", dataset="d.jsonl")) for _ in range(3)
+    ]
+    (tmp_path / "registry.sqlite3").unlink()
+    fresh = Registry(tmp_path / "registry.sqlite3")
+    assert fresh.rebuild(tmp_path / "runs") == 3
+    assert {r["id"] for r in fresh.list()} == {r.id for r in made}
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a b;rm -rf ~", "$(reboot)", "x" * 200])
+def test_audit_09_user_strings_never_reach_a_shell_or_an_unsafe_path(
+    name: str, tmp_path: Path
+) -> None:
+    config = FinetuneConfig(model=str(tmp_path / name), dataset="d.jsonl")
+    run_id = new_run_id(config)
+    assert "/" not in run_id and ".." not in run_id.split("-")[0]
+    assert all(c.isalnum() or c in "._-" for c in run_id)
+    command = worker_command(tmp_path / run_id)
+    assert isinstance(command, list) and command[0] == sys.executable
+    assert command[-1] == str(tmp_path / run_id)
+    with pytest.raises(RunError):
+        Workspace(tmp_path).get_run(name)
