@@ -76,6 +76,13 @@ __all__ = [
 ]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext modelforge_nb``: register the ``%modelforge`` magics."""
+    from modelforge_nb.magics import ModelForgeMagics
+
+    ipython.register_magics(ModelForgeMagics(ipython))
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

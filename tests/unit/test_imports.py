@@ -42,3 +42,14 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         assert "no_such_name" in str(error)
     else:
         raise AssertionError("a missing name must raise AttributeError")
+
+
+def test_load_ext_loads_no_heavy_module() -> None:
+    code = (
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython()\n"
+        "ip.run_line_magic('load_ext', 'modelforge_nb')\n"
+        "assert 'modelforge' in ip.magics_manager.magics['line']\n"
+        "assert 'modelforge' in ip.magics_manager.magics['cell']"
+    )
+    assert _loaded_after(code) == []

@@ -1,0 +1,165 @@
+"""``%modelforge`` and ``%%modelforge``: parse, then call a handler from a table.
+
+Expected user errors (a bad argument, a bad config, a refused preflight) print a short
+message naming the problem; anything unexpected still raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from modelforge_nb.errors import ModelForgeError
+from modelforge_nb.session import Session
+
+
+class UsageError(Exception):
+    """A bad command line; the message is the usage text."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+    def exit(self, _status: int = 0, message: str | None = None) -> Any:
+        raise UsageError(message or "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="%modelforge",
+        description="Fine-tune language models from the "
+        "notebook. Without a subcommand: open the main panel.",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    finetune = sub.add_parser("finetune", help="train from the YAML config in the cell body")
+    finetune.add_argument("--name", help="run name (overrides run_name in the config)")
+    finetune.add_argument(
+        "--detach",
+        action="store_true",
+        help="return at once; the dashboard updates from the background",
+    )
+    sub.add_parser("hardware", help="GPUs, memory, disk and tier")
+    recommend = sub.add_parser("recommend", help="models that fit this machine for a task")
+    recommend.add_argument("task", nargs="?", default="text-generation")
+    sub.add_parser("runs", help="the runs table")
+    for name, text in (
+        ("show", "re-attach a dashboard to a run"),
+        ("stop", "stop a run"),
+        ("resume", "resume a stopped or failed run"),
+        ("chat", "chat with a run's model"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("run", help="run id (see %%modelforge runs)")
+    push = sub.add_parser("push", help="push a run's adapter or model to the Hub")
+    push.add_argument("run")
+    push.add_argument("repo", help="the Hub repository, e.g. you/my-model")
+    panel = sub.add_parser("panel", help="the main panel (the default)")
+    panel.add_argument("task", nargs="?", default="text-generation")
+    return parser
+
+
+@magics_class
+class ModelForgeMagics(Magics):  # type: ignore[misc]
+    """The ``%modelforge`` magics; the kernel's Session lives on this object."""
+
+    def __init__(self, shell: Any, session: Session | None = None) -> None:
+        super().__init__(shell)
+        self.session = session or Session()
+        self.handlers: dict[str, Callable[[argparse.Namespace, str | None], Any]] = {
+            "panel": self._panel,
+            "finetune": self._finetune,
+            "hardware": self._hardware,
+            "recommend": self._recommend,
+            "runs": self._runs,
+            "show": self._show,
+            "stop": self._stop,
+            "resume": self._resume,
+            "chat": self._not_yet,
+            "push": self._not_yet,
+        }
+
+    @line_cell_magic  # type: ignore[untyped-decorator]
+    def modelforge(self, line: str, cell: str | None = None) -> Any:
+        try:
+            args = build_parser().parse_args(shlex.split(line))
+        except UsageError as usage:
+            print(str(usage).strip())
+            return None
+        command = args.command or "panel"
+        if command == "panel" and not hasattr(args, "task"):
+            args.task = "text-generation"
+        if command == "finetune" and not (cell and cell.strip()):
+            print(
+                "%%modelforge finetune needs a YAML config in the cell body, for example:\n"
+                "%%modelforge finetune\nmodel: modelforge:smollm2-135m-instruct\n"
+                "dataset: data/train.jsonl"
+            )
+            return None
+        try:
+            return self.handlers[command](args, cell)
+        except ModelForgeError as error:
+            print(f"modelforge: {error}")
+            return None
+
+    def _display(self, *objects: Any) -> None:
+        from IPython.display import display
+
+        display(*objects)
+
+    def _panel(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        self.session.main_panel(args.task)
+
+    def _finetune(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from modelforge_nb.config.models import FinetuneConfig
+
+        config = FinetuneConfig.from_yaml(cell or "", base_dir=Path.cwd())
+        if args.name:
+            config = FinetuneConfig.from_dict({**config.to_dict(), "run_name": args.name})
+        run = self.session.train(config, detach=args.detach)
+        print(f"run {run.id}: {run.status}")
+
+    def _hardware(self, _args: argparse.Namespace, _cell: str | None) -> Any:
+        from IPython.display import HTML
+
+        from modelforge_nb.preflight import detect_hardware
+        from modelforge_nb.widgets.panels import hardware_html
+
+        self._display(HTML(hardware_html(detect_hardware(refresh=True))))
+
+    def _recommend(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        from IPython.display import HTML
+
+        from modelforge_nb.preflight import recommend
+        from modelforge_nb.widgets.panels import recommendations_html
+
+        self._display(HTML(recommendations_html(args.task, recommend(args.task))))
+
+    def _runs(self, _args: argparse.Namespace, _cell: str | None) -> Any:
+        from IPython.display import HTML
+
+        from modelforge_nb.widgets.panels import runs_html
+
+        self._display(HTML(runs_html(self.session.workspace.list_runs())))
+
+    def _show(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        self.session.show(args.run)
+
+    def _stop(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        run = self.session.workspace.get_run(args.run)
+        print(f"run {run.id}: {run.stop(wait=True, timeout=600)}")
+
+    def _resume(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        run = self.session.workspace.get_run(args.run).resume()
+        board = self.session.dashboard(run)
+        self._display(board.widget)
+        board.follow(on_end=self.session._leave_static_copy)
+        print(f"run {run.id}: {run.status}")
+
+    def _not_yet(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        print(f"%modelforge {args.command} is not available yet in this version.")

@@ -1,0 +1,104 @@
+"""One Session per kernel: the workspace, and what is shown in the notebook.
+
+The magics and the main panel are thin layers over this; it in turn calls the plain
+Python API (``Workspace.finetune``, ``Run``, ``preflight``...).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.errors import PreflightError
+from modelforge_nb.runs import Run, Workspace
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+class Session:
+    """Kernel-wide state, owned by the magics object (no module-level singleton)."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.workspace = Workspace(home)
+        self.dashboards: dict[str, Any] = {}
+
+    def _display(self, *objects: Any) -> None:
+        from IPython.display import display
+
+        display(*objects)
+
+    def dashboard(self, run: Run) -> Any:
+        from modelforge_nb.widgets.dashboard import Dashboard
+
+        board = Dashboard(run)
+        self.dashboards[run.id] = board
+        return board
+
+    def _leave_static_copy(self, board: Any) -> None:
+        from IPython.display import HTML
+
+        self._display(HTML(board.static_html()))
+
+    def train(self, config: FinetuneConfig, *, detach: bool = False) -> Run:
+        """Preflight, start, and show the dashboard; follow in the foreground unless detached."""
+        run = self.workspace.finetune(config)
+        board = self.dashboard(run)
+        self._display(board.widget)
+        if detach:
+            board.follow_in_background()
+            if in_colab():
+                print(
+                    f"Colab does not refresh widgets from the background: use "
+                    f"%modelforge show {run.id} to follow it."
+                )
+        else:
+            board.follow(on_end=self._leave_static_copy)
+        return run
+
+    def show(self, run_id: str, *, follow: bool = True) -> Any:
+        run = self.workspace.get_run(run_id)
+        board = self.dashboard(run)
+        self._display(board.widget)
+        if run.status in {"queued", "running"} and follow:
+            board.follow(on_end=self._leave_static_copy)
+        else:
+            self._leave_static_copy(board)
+        return board
+
+    def main_panel(self, task: str = "text-generation") -> Any:
+        import ipywidgets as widgets
+
+        from modelforge_nb.preflight import detect_hardware, recommend
+        from modelforge_nb.widgets.form import ConfigForm
+        from modelforge_nb.widgets.panels import hardware_html, recommendations_html
+
+        hardware = detect_hardware()
+        picks = recommend(task, hardware)
+        initial = picks[0].config_fields() if picks else {"task": task}
+
+        def start(config: FinetuneConfig) -> Run | None:
+            try:
+                run = self.workspace.finetune(config, hardware=hardware)
+            except PreflightError as error:
+                print(error)
+                return None
+            board = self.dashboard(run)
+            self._display(board.widget)
+            board.follow_in_background()
+            return run
+
+        form = ConfigForm(initial, on_train=start, hardware=hardware)
+        panel = widgets.VBox(
+            [
+                widgets.HTML(hardware_html(hardware)),
+                widgets.HTML(recommendations_html(task, picks)),
+                form.widget,
+            ]
+        )
+        panel.add_class("modelforge-panel")
+        self._display(panel)
+        return form

@@ -1,0 +1,178 @@
+"""The live run dashboard: status, progress with ETA, SVG plots, metrics, Stop and Resume.
+
+It follows ``events.jsonl`` and redraws at most a few times a second whatever the logging
+rate (the interval grows when drawing is slow), so the training loop never waits for the
+notebook and the front end gets a bounded number of messages.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from modelforge_nb.widgets.curves import RunCurves
+
+if TYPE_CHECKING:
+    from modelforge_nb.runs import Run
+
+_STATUS_COLORS = {
+    "queued": "#666",
+    "running": "#1f77b4",
+    "completed": "#2ca02c",
+    "failed": "#d62728",
+    "stopped": "#ff7f0e",
+}
+
+
+class Dashboard:
+    """A run's dashboard; ``widget`` is what the notebook displays."""
+
+    def __init__(self, run: Run, *, min_interval: float = 0.3) -> None:
+        self.run = run
+        self.curves = RunCurves()
+        self.min_interval = min_interval
+        self.interval = min_interval
+        self.redraws = 0
+        self._last_draw = 0.0
+        self._seen = 0
+        self._thread: threading.Thread | None = None
+        self.header = widgets.HTML()
+        self.progress = widgets.IntProgress(
+            min=0, max=1, value=0, layout=widgets.Layout(width="360px")
+        )
+        self.progress_label = widgets.Label()
+        self.plots = widgets.HTML()
+        self.metrics = widgets.HTML()
+        self.message = widgets.HTML()
+        self.stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            button_style="warning",
+            tooltip="Stop at the next step, saving a checkpoint",
+        )
+        self.resume_button = widgets.Button(
+            description="Resume", icon="play", tooltip="Continue from the last checkpoint"
+        )
+        self.stop_button.on_click(lambda _button: self.stop())
+        self.resume_button.on_click(lambda _button: self.resume())
+        self.widget = widgets.VBox(
+            [
+                self.header,
+                widgets.HBox([self.progress, self.progress_label]),
+                self.plots,
+                self.metrics,
+                widgets.HBox([self.stop_button, self.resume_button]),
+                self.message,
+            ],
+            layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
+        )
+        self.widget.add_class("modelforge-dashboard")
+        self.update(force=True)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _read(self) -> None:
+        events = self.run.events
+        self.curves.apply(events[self._seen :])
+        self._seen = len(events)
+        # status.json is the authority: after a resume the log still ends with the old
+        # run's "end" event until the new worker starts.
+        self.curves.status = self.run.status
+        self.curves.error = self.run.error
+        if self.curves.ended and not self.curves.metrics:
+            self.curves.metrics = self.run.metrics
+
+    def update(self, *, force: bool = False) -> bool:
+        """Read new events; redraw if enough time has passed. Returns whether it redrew."""
+        self._read()
+        now = time.monotonic()
+        if not force and now - self._last_draw < self.interval:
+            return False
+        started = time.perf_counter()
+        self._draw()
+        spent = time.perf_counter() - started
+        self.interval = max(self.min_interval, 4 * spent)
+        self._last_draw = time.monotonic()
+        self.redraws += 1
+        return True
+
+    def _draw(self) -> None:
+        curves = self.curves
+        color = _STATUS_COLORS.get(curves.status, "#666")
+        self.header.value = (
+            f"<b>{html.escape(self.run.name)}</b> <span style='color: {color}'>"
+            f"● {html.escape(curves.status)}</span> <span style='color: #888'>"
+            f"({html.escape(self.run.id)})</span>"
+        )
+        self.progress.max = max(curves.total_steps or 1, 1)
+        self.progress.value = min(curves.step, self.progress.max)
+        self.progress.bar_style = {
+            "completed": "success",
+            "failed": "danger",
+            "stopped": "warning",
+        }.get(curves.status, "info")
+        self.progress_label.value = curves.progress_text()
+        self.plots.value = curves.plots_html()
+        self.metrics.value = curves.metrics_html()
+        self.stop_button.disabled = curves.ended
+        self.resume_button.disabled = curves.status not in {"stopped", "failed"}
+        if curves.error:
+            self.message.value = f"<span style='color: #b00'>{html.escape(curves.error)}</span>"
+
+    def stop(self) -> None:
+        self.message.value = "Stopping at the next step (a checkpoint is saved)..."
+        self.run.stop()
+        self.update(force=True)
+
+    def resume(self) -> None:
+        self.message.value = "Resuming from the last complete checkpoint..."
+        self.run.resume()
+        self.curves.status = "queued"
+        self.curves.error = None
+        self.follow_in_background()
+
+    def follow(self, *, poll: float = 0.2, on_end: Any = None) -> str:
+        """Follow the run in the foreground until it ends (the Colab-safe way).
+
+        Interrupting the cell (the notebook's stop button) stops the run cleanly: it
+        saves a checkpoint and ends ``stopped``.
+        """
+        try:
+            while True:
+                self.update()
+                if self.curves.ended:
+                    break
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            self.message.value = "Interrupted: stopping the run with a checkpoint..."
+            self.run.stop(wait=True, timeout=600)
+        self.update(force=True)
+        if on_end is not None:
+            on_end(self)
+        return self.curves.status
+
+    def follow_in_background(self, *, poll: float = 0.2) -> None:
+        """Keep the dashboard live from a thread (JupyterLab, Notebook 7, VS Code)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+
+        def loop() -> None:
+            while True:
+                self.update()
+                if self.curves.ended:
+                    self.update(force=True)
+                    return
+                time.sleep(poll)
+
+        self._thread = threading.Thread(target=loop, name=f"dashboard-{self.run.id}", daemon=True)
+        self._thread.start()
+
+    def static_html(self) -> str:
+        return self.curves.static_html(self.run.name)

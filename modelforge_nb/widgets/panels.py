@@ -1,0 +1,94 @@
+"""Read-only panels: hardware (with memory bars), recommendations, and the runs table."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelforge_nb.preflight.hardware import HardwareInfo
+    from modelforge_nb.runs import Run
+
+GB = 1e9
+
+
+def _bar(used: float, total: float, label: str) -> str:
+    share = 0 if total <= 0 else max(0.0, min(1.0, used / total))
+    color = "#2ca02c" if share < 0.7 else "#ff7f0e" if share < 0.9 else "#d62728"
+    return (
+        f"<div style='margin: 2px 0'><div style='font-size: 90%'>{html.escape(label)}</div>"
+        f"<div style='width: 320px; height: 10px; background: #eee; border-radius: 3px'>"
+        f"<div style='width: {share * 100:.0f}%; height: 10px; background: {color}; "
+        f"border-radius: 3px'></div></div></div>"
+    )
+
+
+def hardware_html(info: HardwareInfo) -> str:
+    parts = [f"<div class='modelforge-hardware'><b>Hardware</b> · tier <b>{info.tier}</b>"]
+    for gpu in info.gpus:
+        used = gpu.total_bytes - gpu.free_bytes
+        parts.append(
+            _bar(
+                used,
+                gpu.total_bytes,
+                f"GPU {gpu.index}: {gpu.name} · {used / GB:.1f} of "
+                f"{gpu.total_gb:.1f} GB used · bf16 {'yes' if gpu.bf16 else 'no'}",
+            )
+        )
+    if not info.gpus:
+        parts.append("<div>No CUDA GPU: training runs on the CPU (small models only).</div>")
+    used_ram = info.ram_total_bytes - info.ram_available_bytes
+    parts.append(
+        _bar(
+            used_ram,
+            info.ram_total_bytes,
+            f"RAM: {used_ram / GB:.1f} of {info.ram_total_bytes / GB:.1f} GB used · "
+            f"{info.cpu_count} CPU cores",
+        )
+    )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def recommendations_html(task: str, picks: list[Any]) -> str:
+    if not picks:
+        return f"<div>No catalog model for {html.escape(task)} fits this machine.</div>"
+    rows = "".join(f"<li>{html.escape(str(p))}</li>" for p in picks)
+    title = f"<b>Recommended for {html.escape(task)}</b>"
+    return f"<div class='modelforge-recommend'>{title}<ol>{rows}</ol></div>"
+
+
+def runs_html(runs: list[Run]) -> str:
+    if not runs:
+        return "<div>No runs yet.</div>"
+    head = (
+        "<tr><th>run</th><th>status</th><th>task</th><th>step</th><th>last loss</th>"
+        "<th>final metrics</th></tr>"
+    )
+    rows = []
+    for run in runs:
+        status: dict[str, Any] = run._status()
+        metrics = run.metrics
+        shown = ", ".join(
+            f"{k} {v:.4g}"
+            for k, v in sorted(metrics.items())
+            if k
+            in {
+                "eval_loss",
+                "train_loss",
+                "perplexity",
+                "rougeL",
+                "f1",
+                "exact_match",
+                "reward_accuracy",
+            }
+            and isinstance(v, float)
+        )
+        loss = status.get("last_loss")
+        rows.append(
+            f"<tr><td>{html.escape(run.id)}</td><td>{html.escape(str(status.get('status')))}</td>"
+            f"<td>{html.escape(run.config.task)}</td>"
+            f"<td>{status.get('step') or 0}/{status.get('total_steps') or '?'}</td>"
+            f"<td>{'' if loss is None else f'{loss:.4f}'}</td><td>{html.escape(shown)}</td></tr>"
+        )
+    return f"<table class='modelforge-runs'>{head}{''.join(rows)}</table>"

@@ -1,0 +1,150 @@
+"""Line charts as SVG text, drawn in Python: they render wherever HTML does.
+
+Curves are downsampled to a bounded number of points (min and max kept per bucket, so
+spikes survive) rather than truncated, so a 100k-step run draws as fast as a short one.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+Point = tuple[float, float]
+MAX_POINTS = 400
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd")
+
+
+def downsample(points: Sequence[Point], limit: int = MAX_POINTS) -> list[Point]:
+    """At most ``limit`` points: the first, the last, and each bucket's min and max."""
+    if len(points) <= limit:
+        return list(points)
+    buckets = max(1, (limit - 2) // 2)
+    inner = points[1:-1]
+    size = len(inner) / buckets
+    out: list[Point] = [points[0]]
+    for b in range(buckets):
+        chunk = inner[int(b * size) : int((b + 1) * size)]
+        if not chunk:
+            continue
+        low = min(chunk, key=lambda p: p[1])
+        high = max(chunk, key=lambda p: p[1])
+        out.extend(sorted({low, high}, key=lambda p: p[0]))
+    out.append(points[-1])
+    return out
+
+
+def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    if not math.isfinite(low) or not math.isfinite(high):
+        return []
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
+    start = math.ceil(low / step) * step
+    ticks = []
+    value = start
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def _label(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000 or abs(value) < 0.01:
+        return f"{value:.1e}"
+    return f"{value:.3g}"
+
+
+def line_chart(
+    series: dict[str, Sequence[Point]],
+    *,
+    title: str,
+    width: int = 360,
+    height: int = 200,
+    limit: int = MAX_POINTS,
+) -> str:
+    """An SVG chart of one or more named curves (x = step)."""
+    drawn = {
+        name: downsample([p for p in pts if math.isfinite(p[1])], limit)
+        for name, pts in series.items()
+    }
+    drawn = {name: pts for name, pts in drawn.items() if pts}
+    left, right, top, bottom = 48, 10, 24, 28
+    inner_w, inner_h = width - left - right, height - top - bottom
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}" '
+        'style="font-family: sans-serif; font-size: 10px; background: white">',
+        f'<text x="{left}" y="14" font-size="12" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    if not drawn:
+        parts.append(
+            f'<text x="{left}" y="{top + inner_h / 2}" fill="#888">waiting for data</text>'
+        )
+        parts.append("</svg>")
+        return "".join(parts)
+    xs = [p[0] for pts in drawn.values() for p in pts]
+    ys = [p[1] for pts in drawn.values() for p in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = (y1 - y0) * 0.05
+    y0, y1 = y0 - pad, y1 + pad
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * inner_w
+
+    def sy(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * inner_h
+
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{inner_w}" height="{inner_h}" '
+        'fill="none" stroke="#ccc"/>'
+    )
+    for tick in _nice_ticks(y0, y1):
+        y = sy(tick)
+        parts.append(
+            f'<line x1="{left}" x2="{left + inner_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+        )
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{_label(tick)}</text>'
+        )
+    for tick in _nice_ticks(x0, x1):
+        x = sx(tick)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{_label(tick)}</text>'
+        )
+    parts.append(
+        f'<text x="{left + inner_w}" y="{height - 2}" text-anchor="end" fill="#666">step</text>'
+    )
+    for index, (name, pts) in enumerate(drawn.items()):
+        color = _COLORS[index % len(_COLORS)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        if len(pts) == 1:
+            x, y = pts[0]
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>')
+        else:
+            parts.append(
+                f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>'
+            )
+        parts.append(
+            f'<text x="{left + 6 + index * 90}" y="{top + 12}" fill="{color}">'
+            f"{html.escape(name)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def count_points(svg: str) -> int:
+    """How many data points an SVG from ``line_chart`` draws (for tests and benchmarks)."""
+    total = svg.count("<circle ")
+    for chunk in svg.split('points="')[1:]:
+        total += chunk.split('"', 1)[0].count(",")
+    return total

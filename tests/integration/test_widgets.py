@@ -1,0 +1,160 @@
+"""The panels driven through the widget API: form, dashboard, Stop button, bounded updates."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.runs import Run, Workspace
+from modelforge_nb.widgets.dashboard import Dashboard
+from modelforge_nb.widgets.form import ConfigForm
+from modelforge_nb.widgets.plot import MAX_POINTS, count_points, downsample, line_chart
+
+FAST = {
+    "max_steps": 16,
+    "learning_rate": 1e-2,
+    "batch_size": 8,
+    "grad_accum": 1,
+    "logging_steps": 2,
+    "save_steps": 8,
+}
+
+
+def test_form_validates_each_change_and_gates_train(
+    tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    form = ConfigForm({"model": str(tiny_causal)})
+    assert form.train_button.disabled
+    assert "Field required" in form.controls["dataset"].message.value
+    form.controls["dataset"].widget.value = str(tiny_data["sft"])
+    assert form.config is not None and not form.train_button.disabled
+    assert form.controls["dataset"].message.value == ""
+    form.controls["lora.alpha"].widget.value = 0
+    assert "greater than 0" in form.controls["lora.alpha"].message.value
+    assert form.train_button.disabled
+    form.controls["lora.alpha"].widget.value = 8
+    assert not form.train_button.disabled
+    form.controls["adapter"].widget.value = "qlora"
+    report = form.check()
+    assert [p.code for p in report.problems] == ["quant.needs_cuda"]
+    assert form.train_button.disabled and "CUDA" in form.train_button.tooltip
+    assert "quant.needs_cuda" in form.preflight_view.value
+    form.controls["adapter"].widget.value = "lora"
+    form.controls["training.max_steps"].widget.value = "12"
+    assert form.check().ok and not form.train_button.disabled
+    assert "estimate" not in form.preflight_view.value or "peak" in form.preflight_view.value
+    cell = form.cell_text()
+    assert cell.startswith("%%modelforge finetune\n") and "max_steps: 12" in cell
+    rebuilt = FinetuneConfig.from_yaml(cell.split("\n", 1)[1])
+    assert rebuilt == form.config
+
+
+def test_form_fields_follow_the_schema() -> None:
+    import ipywidgets as widgets
+
+    form = ConfigForm({})
+    assert isinstance(form.controls["adapter"].widget, widgets.Dropdown)
+    assert set(form.controls["adapter"].widget.options) == {"lora", "qlora", "full"}
+    assert isinstance(form.controls["training.gradient_checkpointing"].widget, widgets.Checkbox)
+    assert isinstance(form.controls["lora.r"].widget, widgets.BoundedIntText)
+    assert form.controls["lora.r"].widget.max == 1024
+    assert "LoRA rank" in form.controls["lora.r"].widget.tooltip
+    titles = form.accordion.titles
+    assert "training" in titles and "advanced" in titles
+    assert form.accordion.selected_index == titles.index("training")
+
+
+def test_train_from_the_form_and_watch_the_dashboard(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    workspace = Workspace(tmp_path)
+    started: list[Run] = []
+
+    def on_train(config: FinetuneConfig) -> Run:
+        run = workspace.finetune(config)
+        started.append(run)
+        return run
+
+    form = ConfigForm(
+        {"model": str(tiny_causal), "dataset": str(tiny_data["sft"]), "training": FAST},
+        on_train=on_train,
+    )
+    form.train()
+    (run,) = started
+    board = Dashboard(run)
+    assert board.follow() == "completed"
+    assert count_points(board.plots.value) > 3
+    assert "Final metrics" in board.metrics.value
+    assert board.progress.value == board.progress.max == FAST["max_steps"]
+    assert board.stop_button.disabled and board.resume_button.disabled
+    assert "completed" in board.static_html() and "<svg" in board.static_html()
+
+
+def test_stop_button_stops_with_a_checkpoint(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    run = Workspace(tmp_path).finetune(
+        FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            training={**FAST, "max_steps": 400, "batch_size": 2, "logging_steps": 1},
+        )
+    )
+    board = Dashboard(run)
+    deadline = time.monotonic() + 120
+    while board.curves.step < 3 and time.monotonic() < deadline:
+        board.update(force=True)
+        time.sleep(0.2)
+    board.stop_button.click()
+    assert run.wait(timeout=120) == "stopped"
+    board.update(force=True)
+    assert board.curves.status == "stopped"
+    assert not board.resume_button.disabled
+    assert list((run.output_dir / "checkpoints").glob("checkpoint-*/.modelforge-complete"))
+
+
+@pytest.mark.slow
+def test_every_step_logged_but_updates_stay_bounded(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    run = Workspace(tmp_path).finetune(
+        FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            training={
+                **FAST,
+                "max_steps": 300,
+                "batch_size": 2,
+                "logging_steps": 1,
+                "save_steps": 1000,
+            },
+        )
+    )
+    board = Dashboard(run, min_interval=0.3)
+    sent: list[Any] = []
+    for part in (board.plots, board.progress_label, board.header):
+        part.observe(sent.append, names="value")
+    started = time.monotonic()
+    assert board.follow(poll=0.01) == "completed"
+    elapsed = time.monotonic() - started
+    logs = [e for e in run.history if e["type"] == "log"]
+    assert len(logs) >= 300
+    plot_updates = [m for m in sent if m["owner"] is board.plots]
+    assert len(plot_updates) <= elapsed / 0.3 + 3, (len(plot_updates), elapsed)
+    assert len(plot_updates) < len(logs) / 2
+    assert count_points(board.plots.value) <= 3 * MAX_POINTS
+
+
+def test_downsampling_keeps_shape_and_bounds_points() -> None:
+    points = [(float(i), float(i % 97)) for i in range(100_000)]
+    points[50_000] = (50_000.0, 1e6)
+    kept = downsample(points)
+    assert len(kept) <= MAX_POINTS
+    assert kept[0] == points[0] and kept[-1] == points[-1]
+    assert (50_000.0, 1e6) in kept, "a spike survives downsampling"
+    svg = line_chart({"loss": points}, title="Loss")
+    assert count_points(svg) <= MAX_POINTS

@@ -1,0 +1,66 @@
+"""The form and the live dashboard rendered in a real JupyterLab, in headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from lab_helpers import SCREENSHOTS, Lab
+
+pytestmark = pytest.mark.slow
+
+
+def test_dashboard_and_form_render_in_jupyterlab(
+    lab: Lab, browser: Any, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext modelforge_nb"),
+        nbformat.v4.new_code_cell(
+            "%%modelforge finetune --name lab-run\n"
+            f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
+            f"eval_dataset: {tiny_data['sft_eval']}\n"
+            "training: {max_steps: 24, learning_rate: 0.01, batch_size: 8, grad_accum: 1, "
+            "logging_steps: 2, eval_steps: 8, save_steps: 12}"
+        ),
+        nbformat.v4.new_code_cell("%modelforge panel"),
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, lab.root / "ui.ipynb")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(lab.url("/lab/tree/ui.ipynb"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=90_000)
+    news = page.locator(".jp-toast-button:has-text('No')")
+    if news.count():
+        news.first.click()
+    page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
+    for _cell in notebook.cells:
+        page.keyboard.press("Shift+Enter")
+    dashboard = page.locator(".modelforge-dashboard").first
+    try:
+        dashboard.wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "failure.png"))
+        raise
+    page.wait_for_selector(".modelforge-dashboard :text('completed')", timeout=240_000)
+    form = page.locator(".modelforge-form").first
+    form.wait_for(timeout=120_000)
+    assert dashboard.locator("svg").count() >= 3
+    assert dashboard.locator("button:has-text('Stop')").count() == 1
+    assert page.locator(".modelforge-hardware").count() >= 1
+    assert form.locator("button:has-text('Train')").count() == 1
+    assert form.locator("select").count() >= 3
+    dashboard.scroll_into_view_if_needed()
+    dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+    form.scroll_into_view_if_needed()
+    form.screenshot(path=str(SCREENSHOTS / "form.png"))
+    page.screenshot(path=str(SCREENSHOTS / "notebook.png"))
+    page.close()

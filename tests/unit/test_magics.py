@@ -1,0 +1,72 @@
+"""The magics' argument parsing: help, subcommands, and short errors instead of tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from modelforge_nb.magics import ModelForgeMagics
+from modelforge_nb.session import Session
+
+
+@pytest.fixture
+def magics(tmp_path: Path) -> ModelForgeMagics:
+    shell = InteractiveShell.instance()
+    instance = ModelForgeMagics(shell, Session(tmp_path))
+    shell.register_magics(instance)
+    return instance
+
+
+def test_help_lists_every_subcommand(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    magics.modelforge("--help")
+    text = capsys.readouterr().out
+    for command in (
+        "finetune",
+        "hardware",
+        "recommend",
+        "runs",
+        "show",
+        "stop",
+        "resume",
+        "chat",
+        "push",
+    ):
+        assert command in text
+    magics.modelforge("show --help")
+    assert "run id" in capsys.readouterr().out
+
+
+def test_bad_arguments_print_a_short_message(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    magics.modelforge("stop")
+    assert "the following arguments are required: run" in capsys.readouterr().out
+    magics.modelforge("show no-such-run")
+    out = capsys.readouterr().out
+    assert out.startswith("modelforge: run: There is no run 'no-such-run'")
+    magics.modelforge("show ../../etc")
+    assert "is not a run id" in capsys.readouterr().out
+
+
+def test_finetune_cell_errors_name_the_fields(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    magics.modelforge("finetune", "model: m\ntraining: {batch_size: 0}\n")
+    out = capsys.readouterr().out
+    assert "training.batch_size" in out and "dataset" in out and "Traceback" not in out
+    magics.modelforge("finetune", "")
+    assert "needs a YAML config" in capsys.readouterr().out
+    magics.modelforge("finetune", "model: m\ndataset: /nope/train.jsonl\n")
+    out = capsys.readouterr().out
+    assert "would fail" in out and "/nope/train.jsonl" in out
+
+
+def test_chat_and_push_say_not_available_yet(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    magics.modelforge("chat some-run")
+    assert "not available yet" in capsys.readouterr().out
