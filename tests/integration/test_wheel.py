@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

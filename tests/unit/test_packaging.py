@@ -6,7 +6,7 @@ import json
 import re
 
 import tomllib
-from conftest import REPO_ROOT
+from repo_paths import REPO_ROOT
 
 import modelforge_nb
 
