@@ -21,14 +21,20 @@ from modelforge_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from modelforge_nb.chat import generate, merge, unload
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
+    from modelforge_nb.hub import push_to_hub
     from modelforge_nb.preflight import detect_hardware, preflight, recommend
     from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
 
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
+    "generate": "modelforge_nb.chat",
+    "merge": "modelforge_nb.chat",
+    "unload": "modelforge_nb.chat",
+    "push_to_hub": "modelforge_nb.hub",
     "TASKS": "modelforge_nb.config",
     "TASK_NAMES": "modelforge_nb.config",
     "config_schema": "modelforge_nb.config",
@@ -66,13 +72,17 @@ __all__ = [
     "config_schema",
     "detect_hardware",
     "finetune",
+    "generate",
     "get_run",
     "list_runs",
     "load_dataset_for",
+    "merge",
     "preflight",
     "prepare_embedded",
+    "push_to_hub",
     "recommend",
     "resolve_model",
+    "unload",
 ]
 
 

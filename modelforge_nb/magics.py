@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="push a run's adapter or model to the Hub")
     push.add_argument("run")
     push.add_argument("repo", help="the Hub repository, e.g. you/my-model")
+    push.add_argument("--public", action="store_true", help="make the repository public")
+    push.add_argument(
+        "--merge", action="store_true", help="push the adapter merged into its base (a full model)"
+    )
     panel = sub.add_parser("panel", help="the main panel (the default)")
     panel.add_argument("task", nargs="?", default="text-generation")
     return parser
@@ -80,8 +84,8 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
             "show": self._show,
             "stop": self._stop,
             "resume": self._resume,
-            "chat": self._not_yet,
-            "push": self._not_yet,
+            "chat": self._chat,
+            "push": self._push,
         }
 
     @line_cell_magic  # type: ignore[untyped-decorator]
@@ -161,5 +165,14 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         board.follow(on_end=self.session._leave_static_copy)
         print(f"run {run.id}: {run.status}")
 
-    def _not_yet(self, args: argparse.Namespace, _cell: str | None) -> Any:
-        print(f"%modelforge {args.command} is not available yet in this version.")
+    def _chat(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        from modelforge_nb.widgets.chat import ChatWidget
+
+        run = self.session.workspace.get_run(args.run)
+        self._display(ChatWidget(run, side_by_side=True).widget)
+
+    def _push(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        from modelforge_nb.hub import push_to_hub
+
+        run = self.session.workspace.get_run(args.run)
+        push_to_hub(run, args.repo, private=not args.public, merge=args.merge)

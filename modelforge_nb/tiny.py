@@ -206,8 +206,37 @@ def _wordpiece_vocab(seed: int, specials: list[str]) -> dict[str, int]:
     return {piece: index for index, piece in enumerate(dict.fromkeys(pieces))}
 
 
-def build_causal_lm(path: str | Path, *, seed: int = 0) -> Path:
-    """A Llama-architecture causal LM with a ChatML chat template, saved to ``path``."""
+def _pretrain(model: Any, tokenizer: Any, seed: int, steps: int) -> None:
+    """A short, seeded language-modelling warm-up on the template corpus.
+
+    A randomly initialised model has a random, frozen output head, which a LoRA adapter
+    cannot move; a few hundred steps of plain-text pre-training give it a base that an
+    adapter can adapt, the way real fine-tuning starts from a pretrained model.
+    """
+    import torch
+
+    ids: list[int] = []
+    for text in _corpus(seed):
+        ids += tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+    block = 64
+    data = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = data[torch.randint(0, data.shape[0], (16,), generator=generator)]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+def build_causal_lm(path: str | Path, *, seed: int = 0, pretrain_steps: int = 0) -> Path:
+    """A Llama-architecture causal LM with a ChatML chat template, saved to ``path``.
+
+    ``pretrain_steps`` warms it up on plain text first, so that an adapter can teach it.
+    """
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     out = Path(path)
@@ -235,6 +264,8 @@ def build_causal_lm(path: str | Path, *, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
+    if pretrain_steps:
+        _pretrain(model, tokenizer, seed, pretrain_steps)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)

@@ -65,8 +65,10 @@ def test_finetune_cell_errors_name_the_fields(
     assert "would fail" in out and "/nope/train.jsonl" in out
 
 
-def test_chat_and_push_say_not_available_yet(
+def test_chat_and_push_need_a_known_run(
     magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
 ) -> None:
     magics.modelforge("chat some-run")
-    assert "not available yet" in capsys.readouterr().out
+    assert "There is no run 'some-run'" in capsys.readouterr().out
+    magics.modelforge("push some-run me/model")
+    assert "There is no run 'some-run'" in capsys.readouterr().out

@@ -1,0 +1,371 @@
+"""Talk to a run's model: generation (streamed or not), the base for comparison, merging.
+
+Models are loaded once per run and kept until ``unload()``, so a second prompt is fast
+and GPU memory can be handed back on request. Prompts are shaped the way training shaped
+them (``prompt_format.json``): the chat template when there is one, the plain template
+otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.tasks import TASKS
+from modelforge_nb.errors import ModelError, RunError
+
+Messages = Sequence[Mapping[str, str]]
+
+
+@dataclass
+class LoadedModel:
+    key: str
+    model: Any
+    tokenizer: Any
+    task: str
+    prompt_format: dict[str, str]
+    has_adapter: bool
+    generation: dict[str, Any]
+
+
+_LOADED: dict[str, LoadedModel] = {}  # a cache: dropping it only costs a reload
+_LOCK = threading.Lock()
+
+
+def _run_dir(run_or_path: Any) -> Path:
+    return Path(getattr(run_or_path, "output_dir", run_or_path)).expanduser().resolve()
+
+
+def _load(run_or_path: Any) -> LoadedModel:
+    folder = _run_dir(run_or_path)
+    key = str(folder)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    from modelforge_nb.embedded import resolve_model
+    from modelforge_nb.runs import read_json
+
+    generation: dict[str, Any] = {}
+    if (folder / "run.json").is_file():
+        config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+        task = TASKS[config.task]
+        generation = config.generation.model_dump()
+        prompt_format = read_json(folder / "prompt_format.json") or {"kind": "chat_template"}
+        weights = next((folder / n for n in ("adapter", "model") if (folder / n).is_dir()), None)
+        if weights is None:
+            raise RunError(
+                "run.no_weights",
+                f"Run {folder.name} has no saved weights yet "
+                f"(status: {read_json(folder / 'status.json').get('status')}).",
+                field="run",
+                hint="Wait for it to complete, or resume it.",
+            )
+        base = resolve_model(config.model) if weights.name == "adapter" else str(weights)
+        trust = config.trust_remote_code
+    elif (folder / "adapter_config.json").is_file():
+        adapter_config = json.loads((folder / "adapter_config.json").read_text())
+        weights, base, trust = (
+            folder,
+            resolve_model(adapter_config["base_model_name_or_path"]),
+            False,
+        )
+        task = next(
+            t
+            for t in TASKS.values()
+            if t.peft_task_type == adapter_config.get("task_type", "CAUSAL_LM")
+        )
+        prompt_format = {"kind": "chat_template"}
+    elif (folder / "config.json").is_file():
+        weights, base, trust = folder, str(folder), False
+        task = TASKS["text-generation"]
+        prompt_format = {"kind": "chat_template"}
+    else:
+        raise ModelError(
+            "model.missing",
+            f"{folder} is neither a run nor a model folder.",
+            field="run",
+            hint="Pass a Run, a run folder or a saved model folder.",
+        )
+    tokenizer = AutoTokenizer.from_pretrained(weights, trust_remote_code=trust)
+    if prompt_format.get("kind") == "chat_template" and not getattr(
+        tokenizer, "chat_template", None
+    ):
+        from modelforge_nb.data.format import PLAIN_PROMPT_TEMPLATE
+
+        prompt_format = {"kind": "plain", "template": PLAIN_PROMPT_TEMPLATE}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = (
+        getattr(transformers, task.auto_class)
+        .from_pretrained(base, dtype=dtype, trust_remote_code=trust)
+        .to(device)
+    )
+    has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
+    if has_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, weights)
+    model.eval()
+    loaded = LoadedModel(key, model, tokenizer, task.name, prompt_format, has_adapter, generation)
+    with _LOCK:
+        _LOADED[key] = loaded
+    return loaded
+
+
+def unload(run_or_path: Any = None) -> int:
+    """Release loaded models (one run's, or all); returns how many were released."""
+    with _LOCK:
+        keys = [str(_run_dir(run_or_path))] if run_or_path is not None else list(_LOADED)
+        released = [_LOADED.pop(k) for k in keys if k in _LOADED]
+    if released:
+        import gc
+
+        import torch
+
+        del released
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return len(keys)
+
+
+def _as_messages(prompt_or_messages: str | Messages) -> list[dict[str, str]]:
+    if isinstance(prompt_or_messages, str):
+        return [{"role": "user", "content": prompt_or_messages}]
+    return [dict(m) for m in prompt_or_messages]
+
+
+def _settings(loaded: LoadedModel, overrides: dict[str, Any]) -> dict[str, Any]:
+    values = {**loaded.generation, **{k: v for k, v in overrides.items() if v is not None}}
+    settings: dict[str, Any] = {"max_new_tokens": int(values.get("max_new_tokens", 128))}
+    temperature = float(values.get("temperature", 0.0))
+    if temperature > 0:
+        settings.update(
+            do_sample=True,
+            temperature=temperature,
+            top_p=float(values.get("top_p", 1.0)),
+            top_k=int(values.get("top_k", 0)),
+        )
+    else:
+        settings["do_sample"] = False
+    if values.get("repetition_penalty"):
+        settings["repetition_penalty"] = float(values["repetition_penalty"])
+    tokenizer = loaded.tokenizer
+    settings["pad_token_id"] = tokenizer.pad_token_id or tokenizer.eos_token_id
+    return settings
+
+
+def _span_answer(loaded: LoadedModel, item: Mapping[str, str]) -> str:
+    import torch
+
+    tokenizer, model = loaded.tokenizer, loaded.model
+    encoded = tokenizer(
+        item["question"],
+        item["context"],
+        truncation="only_second",
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping")[0]
+    sequence_ids = encoded.sequence_ids(0)
+    with torch.no_grad():
+        output = model(**encoded.to(model.device))
+    context = [i for i, s in enumerate(sequence_ids) if s == 1]
+    best, score = (context[0], context[0]), float("-inf")
+    for i in context:
+        for j in context:
+            value = float(output.start_logits[0][i] + output.end_logits[0][j])
+            if i <= j < i + 30 and value > score:
+                best, score = (i, j), value
+    return str(item["context"][int(offsets[best[0]][0]) : int(offsets[best[1]][1])])
+
+
+def _encode(loaded: LoadedModel, prompt_or_messages: Any) -> Any:
+    tokenizer = loaded.tokenizer
+    if loaded.task == "summarization":
+        text = (
+            prompt_or_messages
+            if isinstance(prompt_or_messages, str)
+            else (_as_messages(prompt_or_messages)[-1]["content"])
+        )
+        return tokenizer(text, return_tensors="pt", truncation=True)
+    from modelforge_nb.data.format import render_prompt
+
+    text = render_prompt(loaded.prompt_format, _as_messages(prompt_or_messages), tokenizer)
+    return tokenizer(text, return_tensors="pt", add_special_tokens=False)
+
+
+def generate(
+    run_or_path: Any,
+    prompt_or_messages: str | Messages | Mapping[str, str],
+    *,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    repetition_penalty: float | None = None,
+    stream: bool = False,
+    use_adapter: bool = True,
+    stop_event: threading.Event | None = None,
+) -> Any:
+    """The model's answer (a string), or with ``stream=True`` an iterator of text pieces.
+
+    ``use_adapter=False`` answers with the base model (the adapter switched off), for
+    side-by-side comparison. Extractive QA takes ``{"context": ..., "question": ...}``.
+    """
+    loaded = _load(run_or_path)
+    if loaded.task == "extractive-question-answering":
+        if not isinstance(prompt_or_messages, Mapping) or not {"context", "question"} <= set(
+            prompt_or_messages
+        ):
+            raise ModelError(
+                "chat.qa_input",
+                "Question answering needs a context and a question.",
+                field="prompt",
+                hint='Pass {"context": "...", "question": "..."}.',
+            )
+        answer = _with_adapter(
+            loaded, use_adapter, lambda: _span_answer(loaded, prompt_or_messages)
+        )
+        return iter([answer]) if stream else answer
+    if isinstance(prompt_or_messages, Mapping):
+        raise ModelError(
+            "chat.input", "Pass a prompt string or a list of messages.", field="prompt"
+        )
+    settings = _settings(
+        loaded,
+        {
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "repetition_penalty": repetition_penalty,
+        },
+    )
+    inputs = _encode(loaded, prompt_or_messages).to(loaded.model.device)
+    criteria = _stopping(stop_event)
+    if not stream:
+        import torch
+
+        def run() -> str:
+            with torch.no_grad():
+                output = loaded.model.generate(**inputs, **settings, stopping_criteria=criteria)
+            new = (
+                output[0]
+                if loaded.task == "summarization"
+                else (output[0][inputs["input_ids"].shape[1] :])
+            )
+            return str(loaded.tokenizer.decode(new, skip_special_tokens=True)).strip()
+
+        return _with_adapter(loaded, use_adapter, run)
+    return _stream(loaded, inputs, settings, criteria, use_adapter)
+
+
+def _stopping(stop_event: threading.Event | None) -> Any:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, *_args: Any, **_kwargs: Any) -> bool:
+            return stop_event is not None and stop_event.is_set()
+
+    return StoppingCriteriaList([_Stop()])
+
+
+def _with_adapter(loaded: LoadedModel, use_adapter: bool, call: Any) -> Any:
+    if use_adapter or not loaded.has_adapter:
+        return call()
+    with loaded.model.disable_adapter():
+        return call()
+
+
+def _stream(
+    loaded: LoadedModel, inputs: Any, settings: dict[str, Any], criteria: Any, use_adapter: bool
+) -> Iterator[str]:
+    import torch
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(
+        loaded.tokenizer, skip_prompt=loaded.task != "summarization", skip_special_tokens=True
+    )
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                _with_adapter(
+                    loaded,
+                    use_adapter,
+                    lambda: loaded.model.generate(
+                        **inputs, **settings, streamer=streamer, stopping_criteria=criteria
+                    ),
+                )
+        except BaseException as error:  # surfaced to the reader below
+            errors.append(error)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    first = True
+    for piece in streamer:
+        if first:
+            piece = piece.lstrip()
+            first = False
+        if piece:
+            yield piece
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -> Path:
+    """Merge a LoRA adapter into its base weights; write a full model that loads alone.
+
+    A QLoRA run's base is reloaded unquantized (16-bit on a GPU, 32-bit on the CPU) for
+    the merge, since quantized weights cannot absorb the adapter exactly.
+    """
+    import torch
+    import transformers
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from modelforge_nb.embedded import resolve_model
+    from modelforge_nb.runs import read_json
+
+    folder = _run_dir(run)
+    config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+    adapter = folder / "adapter"
+    if config.adapter == "full" or not adapter.is_dir():
+        raise RunError(
+            "merge.nothing",
+            f"Run {folder.name} has no LoRA adapter to merge (adapter: {config.adapter}).",
+            field="run",
+            hint="Full fine-tuning already saved a whole model in model/.",
+        )
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if config.adapter == "qlora":
+        log(f"The base was 4/8-bit for training; reloading it unquantized ({dtype}) to merge.")
+    task = TASKS[config.task]
+    base = getattr(transformers, task.auto_class).from_pretrained(
+        resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
+    )
+    merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+    target = Path(output_dir) if output_dir else folder / "merged"
+    partial = target.with_name(target.name + ".partial")
+    merged.save_pretrained(partial)
+    AutoTokenizer.from_pretrained(adapter).save_pretrained(partial)
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    partial.replace(target)
+    log(f"Merged model written to {target}.")
+    return target

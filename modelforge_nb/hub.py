@@ -1,0 +1,166 @@
+"""Push a run's adapter (or merged model) to the Hugging Face Hub with a model card.
+
+The token comes from the argument, ``HF_TOKEN``, Colab's secrets or the huggingface_hub
+login, in that order. It is handed to huggingface_hub and nowhere else: never printed,
+logged, written into the run folder, or shown in an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.errors import ModelForgeError, RunError
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def resolve_token(token: str | None = None) -> str | None:
+    """The Hub token: argument, HF_TOKEN, Colab secrets, then the huggingface_hub login."""
+    if token:
+        return token
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    secret = _colab_secret()
+    if secret:
+        return secret
+    from huggingface_hub import get_token
+
+    found = get_token()
+    return str(found) if found else None
+
+
+def _colab_secret() -> str | None:
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+
+        value = userdata.get("HF_TOKEN")
+    except Exception:  # not in Colab, or the secret is not shared with this notebook
+        return None
+    return str(value) if value else None
+
+
+def _redact(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def model_card(run_dir: Path) -> str:
+    """A model card: base model, task, method, config, data fingerprint, metrics, library."""
+    from modelforge_nb._version import __version__
+    from modelforge_nb.config.tasks import TASKS
+    from modelforge_nb.runs import read_json
+    from modelforge_nb.tuner.events import read_events
+
+    config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
+    metrics = read_json(run_dir / "metrics.json")
+    events, _ = read_events(run_dir)
+    start = next((e for e in events if e["type"] == "start"), {})
+    shown = {
+        k: v
+        for k, v in config.to_dict().items()
+        if k not in {"dataset", "eval_dataset", "output_root"}
+    }
+    lines = [
+        "---",
+        f"base_model: {config.model}",
+        f"library_name: {'transformers' if config.adapter == 'full' else 'peft'}",
+        f"pipeline_tag: {TASKS[config.task].pipeline}",
+        f"tags: [modelforge-nb, {config.method}, {config.adapter}]",
+        "---",
+        "",
+        f"# {run_dir.name}",
+        "",
+        f"Fine-tuned from `{config.model}` for **{config.task}** with **{config.method}** "
+        f"({config.adapter}), using modelforge-nb {__version__}.",
+        "",
+        f"- Dataset fingerprint (SHA-256 of the training data): `{start.get('data_hash', '?')}`",
+        f"- Training rows: {start.get('rows', '?')}, evaluation rows: {start.get('eval_rows', 0)}",
+        "",
+        "## Final metrics",
+        "",
+    ]
+    lines += [
+        f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
+        for k, v in sorted(metrics.items())
+        if isinstance(v, int | float)
+    ]
+    lines += ["", "## Configuration", "", "```json", json.dumps(shown, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def push_to_hub(
+    run: Any,
+    repo_id: str,
+    *,
+    private: bool = True,
+    merge: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> str:
+    """Upload the run's adapter (or, with ``merge=True``, the merged model); return the URL.
+
+    ``endpoint`` points at another Hub deployment (default: huggingface.co or HF_ENDPOINT).
+    """
+    say = progress or (lambda _line: None)
+    run_dir = Path(getattr(run, "output_dir", run)).resolve()
+    if not _REPO_ID.match(repo_id or ""):
+        raise ModelForgeError(
+            "hub.bad_repo",
+            f"{repo_id!r} is not a Hub repository id.",
+            field="repo_id",
+            hint="Use the form owner/name, e.g. you/my-model.",
+        )
+    folder: Path | None
+    if merge:
+        from modelforge_nb.chat import merge as merge_run
+
+        folder = merge_run(run_dir, log=say)
+    else:
+        folder = next((run_dir / n for n in ("adapter", "model") if (run_dir / n).is_dir()), None)
+        if folder is None:
+            raise RunError(
+                "run.no_weights",
+                f"Run {run_dir.name} has no saved weights to push.",
+                field="run",
+                hint="Wait for it to complete, or resume it.",
+            )
+    secret = resolve_token(token)
+    if not secret:
+        raise ModelForgeError(
+            "hub.no_token",
+            "No Hugging Face token was found.",
+            field="token",
+            hint="Pass token=..., set HF_TOKEN, add it to Colab's secrets, or run "
+            "`huggingface-cli login`.",
+        )
+    (folder / "README.md").write_text(model_card(run_dir), encoding="utf-8")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    say(f"Uploading {len(files)} files ({size / 1e6:.1f} MB) from {folder.name}/ to {repo_id}...")
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=secret)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message=f"Upload {run_dir.name} (modelforge-nb)",
+            ignore_patterns=["*.pt", "*.pth", "*.bin", "*.pkl"],
+        )
+    except Exception as error:  # network, auth and server errors: reported without the token
+        raise ModelForgeError(
+            "hub.upload_failed",
+            _redact(f"The upload to {repo_id} failed: {type(error).__name__}: {error}", secret),
+            field="repo_id",
+            hint="Check the repository id, the token's write access and the connection.",
+        ) from None
+    url = str(getattr(commit, "repo_url", "") or f"{api.endpoint}/{repo_id}")
+    say(f"Pushed to {url}")
+    return url

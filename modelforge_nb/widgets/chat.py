@@ -1,0 +1,177 @@
+"""The chat playground: a conversation, streamed answers, and base vs fine-tuned side by side.
+
+Generation runs in a thread so that Stop generating stays clickable; the conversation
+updates as pieces arrive. Summarization runs take a document; QA runs a context and a
+question.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+
+from modelforge_nb.chat import generate
+
+
+class ChatWidget:
+    """``widget`` is what the notebook shows; ``send(text)`` is what the Send button does."""
+
+    def __init__(self, run: Any, *, side_by_side: bool = False) -> None:
+        from modelforge_nb.config.models import FinetuneConfig
+        from modelforge_nb.runs import read_json
+
+        self.run = run
+        folder = getattr(run, "output_dir", run)
+        config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+        self.task = config.task
+        defaults = config.generation
+        self.history: list[dict[str, str]] = []
+        self.answers: list[dict[str, str]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.conversation = widgets.HTML(layout=widgets.Layout(min_height="60px"))
+        placeholder = {
+            "summarization": "Paste a document to summarize...",
+            "extractive-question-answering": "Ask a question about the context...",
+        }
+        self.input = widgets.Textarea(
+            placeholder=placeholder.get(self.task, "Say something..."),
+            layout=widgets.Layout(width="100%", height="70px"),
+        )
+        self.context = widgets.Textarea(
+            placeholder="Context (the passage to answer from)",
+            layout=widgets.Layout(
+                width="100%",
+                height="70px",
+                display=None if self.task == "extractive-question-answering" else "none",
+            ),
+        )
+        self.send_button = widgets.Button(
+            description="Send", icon="paper-plane", button_style="primary"
+        )
+        self.stop_button = widgets.Button(description="Stop generating", icon="stop", disabled=True)
+        self.clear_button = widgets.Button(description="Clear", icon="trash")
+        self.compare = widgets.Checkbox(
+            value=side_by_side, description="base vs fine-tuned", indent=False
+        )
+        self.max_new_tokens = widgets.BoundedIntText(
+            value=defaults.max_new_tokens, min=1, max=8192, description="max tokens"
+        )
+        self.temperature = widgets.FloatSlider(
+            value=defaults.temperature, min=0.0, max=2.0, step=0.05, description="temperature"
+        )
+        self.top_p = widgets.FloatSlider(
+            value=defaults.top_p, min=0.05, max=1.0, step=0.05, description="top p"
+        )
+        self.send_button.on_click(lambda _b: self.send())
+        self.stop_button.on_click(lambda _b: self._stop.set())
+        self.clear_button.on_click(lambda _b: self.clear())
+        settings = widgets.HBox([self.max_new_tokens, self.temperature, self.top_p])
+        self.widget = widgets.VBox(
+            [
+                widgets.HTML(f"<b>Chat with {html.escape(getattr(run, 'name', str(folder)))}</b>"),
+                self.conversation,
+                self.context,
+                self.input,
+                widgets.HBox([self.send_button, self.stop_button, self.clear_button, self.compare]),
+                settings,
+            ],
+            layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
+        )
+        self.widget.add_class("modelforge-chat")
+        self._render()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _render(self, pending: dict[str, str] | None = None) -> None:
+        blocks = []
+        for turn in self.answers + ([pending] if pending else []):
+            blocks.append(
+                f"<div style='margin: 4px 0'><b>you:</b> {html.escape(turn['user'])}</div>"
+            )
+            if "base" in turn:
+                blocks.append(
+                    "<div style='display: flex; gap: 12px'>"
+                    f"<div style='flex: 1; background: #f4f4f4; padding: 4px'><b>base</b><br>"
+                    f"{html.escape(turn['base'])}</div>"
+                    f"<div style='flex: 1; background: #eef6ee; padding: 4px'><b>fine-tuned</b>"
+                    f"<br>{html.escape(turn.get('tuned', ''))}</div></div>"
+                )
+            else:
+                blocks.append(
+                    f"<div style='background: #eef6ee; padding: 4px'><b>model:</b> "
+                    f"{html.escape(turn.get('tuned', ''))}</div>"
+                )
+        self.conversation.value = "".join(blocks) or "<i>No messages yet.</i>"
+
+    def _prompt(self, text: str) -> Any:
+        if self.task == "extractive-question-answering":
+            return {"context": self.context.value, "question": text}
+        if self.task == "summarization":
+            return text
+        return [*self.history, {"role": "user", "content": text}]
+
+    def _stream(self, prompt: Any, turn: dict[str, str], key: str, use_adapter: bool) -> None:
+        pieces = generate(
+            self.run,
+            prompt,
+            stream=True,
+            use_adapter=use_adapter,
+            stop_event=self._stop,
+            max_new_tokens=self.max_new_tokens.value,
+            temperature=self.temperature.value,
+            top_p=self.top_p.value,
+        )
+        turn[key] = ""
+        for piece in pieces:
+            turn[key] += piece
+            self._render(turn)
+
+    def send(self, text: str | None = None) -> None:
+        """Send ``text`` (or the input box's text); answers stream in from a thread."""
+        message = (text if text is not None else self.input.value).strip()
+        if not message or (self._thread is not None and self._thread.is_alive()):
+            return
+        self.input.value = ""
+        self._stop.clear()
+        turn: dict[str, str] = {"user": message}
+        prompt = self._prompt(message)
+
+        def work() -> None:
+            try:
+                if self.compare.value:
+                    self._stream(prompt, turn, "base", use_adapter=False)
+                self._stream(prompt, turn, "tuned", use_adapter=True)
+                if self.task == "text-generation":
+                    self.history += [
+                        {"role": "user", "content": message},
+                        {"role": "assistant", "content": turn["tuned"]},
+                    ]
+            except Exception as error:  # shown in the conversation rather than lost in a thread
+                turn["tuned"] = turn.get("tuned", "") + f" [error: {error}]"
+            finally:
+                self.answers.append(turn)
+                self._render()
+                self.send_button.disabled = False
+                self.stop_button.disabled = True
+
+        self.send_button.disabled = True
+        self.stop_button.disabled = False
+        self._render(turn)
+        self._thread = threading.Thread(target=work, name="modelforge-chat", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def clear(self) -> None:
+        self.history.clear()
+        self.answers.clear()
+        self._render()

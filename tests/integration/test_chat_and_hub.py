@@ -1,0 +1,226 @@
+"""Generation from fine-tuned runs, the chat widget, merging, and a push to a stand-in Hub."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from fake_hub import fake_hub
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from modelforge_nb.chat import generate, merge, unload
+from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.hub import push_to_hub
+from modelforge_nb.runs import Run, Workspace
+from modelforge_nb.widgets.chat import ChatWidget
+
+pytestmark = pytest.mark.slow
+
+TRAIN = {
+    "max_steps": 60,
+    "learning_rate": 1e-2,
+    "batch_size": 16,
+    "grad_accum": 1,
+    "logging_steps": 10,
+    "save_steps": 1000,
+    "warmup_ratio": 0.0,
+}
+TOKEN = "hf_modelforgeTestToken0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def pretrained_causal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelforge_nb import tiny
+
+    return tiny.build_causal_lm(tmp_path_factory.mktemp("pre") / "causal", pretrain_steps=200)
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+    pretrained_causal: Path,
+    tiny_seq2seq: Path,
+    tiny_qa: Path,
+    tiny_data: dict[str, Path],
+) -> dict[str, Run]:
+    workspace = Workspace(tmp_path_factory.mktemp("home"))
+    runs = {
+        "sft": workspace.finetune(
+            FinetuneConfig(
+                model=str(pretrained_causal),
+                dataset=str(tiny_data["sft"]),
+                training=TRAIN,
+                generation={"temperature": 0.0, "max_new_tokens": 12},
+            )
+        ),
+        "summarization": workspace.finetune(
+            FinetuneConfig(
+                task="summarization",
+                model=str(tiny_seq2seq),
+                dataset=str(tiny_data["summarization"]),
+                training={**TRAIN, "max_steps": 30, "batch_size": 8},
+            )
+        ),
+        "qa": workspace.finetune(
+            FinetuneConfig(
+                task="extractive-question-answering",
+                model=str(tiny_qa),
+                dataset=str(tiny_data["qa"]),
+                training={**TRAIN, "max_steps": 30, "batch_size": 8},
+            )
+        ),
+    }
+    for run in runs.values():
+        assert run.wait(timeout=600) == "completed", run.error
+    return runs
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _matches(answer: str, expected: str) -> bool:
+    got, want = _words(answer), _words(expected)
+    common = sum(min(got.count(w), want.count(w)) for w in set(want))
+    return bool(want) and common / len(want) >= 0.8 and len(got) <= len(want) + 3
+
+
+def test_fine_tuned_answers_like_the_data_more_often_than_the_base(
+    trained: dict[str, Run], tiny_data: dict[str, Path]
+) -> None:
+    rows = [json.loads(line) for line in tiny_data["sft"].read_text().splitlines()]
+    prompts = list({r["input"]: r["output"] for r in rows}.items())[:12]
+    tuned = sum(_matches(generate(trained["sft"], p, temperature=0), want) for p, want in prompts)
+    base = sum(
+        _matches(generate(trained["sft"], p, temperature=0, use_adapter=False), want)
+        for p, want in prompts
+    )
+    assert tuned > base
+    assert tuned >= len(prompts) // 2, (tuned, len(prompts))
+
+
+def test_streaming_pieces_add_up_to_the_greedy_answer(trained: dict[str, Run]) -> None:
+    prompt = "What is two plus three?"
+    whole = generate(trained["sft"], prompt, temperature=0, max_new_tokens=12)
+    pieces = list(generate(trained["sft"], prompt, temperature=0, max_new_tokens=12, stream=True))
+    assert len(pieces) >= 2
+    assert "".join(pieces).strip() == whole
+
+
+def test_summarization_and_qa_runs_answer(trained: dict[str, Run]) -> None:
+    summary = generate(
+        trained["summarization"],
+        "The otter from Tilden won the kite festival on Monday. Its keeper Ada "
+        "said the crowd cheered for a long time. Everyone in Tilden went home "
+        "happy that evening.",
+        max_new_tokens=16,
+        temperature=0,
+    )
+    assert isinstance(summary, str) and summary
+    answer = generate(
+        trained["qa"],
+        {
+            "context": "The piano is kept in the barn. Ivo bought it in 1999.",
+            "question": "Where is the piano kept?",
+        },
+    )
+    assert "barn" in answer
+
+
+def test_chat_widget_streams_and_compares_side_by_side(trained: dict[str, Run]) -> None:
+    chat = ChatWidget(trained["sft"])
+    chat.send("What is two plus three?")
+    chat.wait(timeout=120)
+    assert "model:" in chat.conversation.value and chat.answers[0]["tuned"]
+    assert chat.history[-1]["role"] == "assistant"
+    chat.compare.value = True
+    chat.send("What colour is the Zephyr kettle?")
+    chat.wait(timeout=120)
+    turn = chat.answers[-1]
+    assert turn["base"] != turn["tuned"]
+    assert "<b>base</b>" in chat.conversation.value and "fine-tuned" in chat.conversation.value
+    chat.clear()
+    assert chat.answers == [] and "No messages" in chat.conversation.value
+
+
+def test_merged_model_loads_alone_and_answers_the_same(
+    trained: dict[str, Run], tmp_path: Path
+) -> None:
+    run = trained["sft"]
+    merged = merge(run, output_dir=tmp_path / "merged", log=lambda _line: None)
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    assert list(merged.glob("*.safetensors")) and not list(merged.glob("*.bin"))
+    prompt = "What colour is the Zephyr kettle?"
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    text = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert text.strip() == generate(run, prompt, temperature=0, max_new_tokens=12)
+
+
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite runs with HF_HUB_OFFLINE=1; the stand-in Hub lives on 127.0.0.1."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_push_sends_the_adapter_and_card_and_the_token_goes_nowhere_else(
+    trained: dict[str, Run], capsys: pytest.CaptureFixture[str], online: None
+) -> None:
+    run = trained["sft"]
+    lines: list[str] = []
+    with fake_hub() as hub:
+        url = push_to_hub(
+            run, "someone/tiny-sft", token=TOKEN, endpoint=hub.url, progress=lines.append
+        )
+    files = hub.files["someone/tiny-sft"]
+    assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= set(files)
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pth"))]
+    card = files["README.md"].decode()
+    config = run.config
+    assert f"base_model: {config.model}" in card and "text-generation" in card
+    assert "modelforge-nb" in card and "train_loss" in card and "fingerprint" in card
+    created = hub.repos["someone/tiny-sft"]
+    assert created.get("private") is True or created.get("visibility") == "private"
+    assert url.startswith(hub.url)
+    assert any(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub.requests)
+    assert any("Uploading" in line for line in lines)
+    out = capsys.readouterr()
+    leaks = [
+        p for p in run.output_dir.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()
+    ]
+    assert leaks == []
+    assert TOKEN not in out.out + out.err + "".join(lines)
+
+
+def test_push_failure_message_never_shows_the_token(trained: dict[str, Run], online: None) -> None:
+    from modelforge_nb.errors import ModelForgeError
+
+    with pytest.raises(ModelForgeError) as caught:
+        push_to_hub(
+            trained["sft"], "someone/x", token=TOKEN, endpoint="http://127.0.0.1:9", progress=None
+        )
+    assert caught.value.code == "hub.upload_failed"
+    assert TOKEN not in str(caught.value)
+    with pytest.raises(ModelForgeError) as bad:
+        push_to_hub(trained["sft"], "not a repo", token=TOKEN, progress=None)
+    assert bad.value.field == "repo_id"
+
+
+def test_unload_releases_the_cached_model(trained: dict[str, Run]) -> None:
+    generate(trained["sft"], "hi", max_new_tokens=2)
+    assert unload(trained["sft"]) == 1
+    from modelforge_nb import chat
+
+    assert str(trained["sft"].output_dir) not in chat._LOADED
