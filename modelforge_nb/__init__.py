@@ -93,6 +93,20 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(ModelForgeMagics(ipython))
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "modelforge_nb"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from modelforge_nb.server import load
+
+    load(serverapp)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "modelforge-nb"}]
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

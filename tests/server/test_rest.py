@@ -1,0 +1,223 @@
+"""The sidebar's REST surface on a real Jupyter Server: auth, XSRF, validation, one error shape."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.runs import Run, Workspace
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    def __init__(self, port: int, token: str) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.token = token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: bool = True,
+        body: bytes | None = None,
+        opener: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{self.base}{path}", data=body, method=method, headers=dict(headers or {})
+        )
+        if token:
+            request.add_header("Authorization", f"token {self.token}")
+        try:
+            with (opener or urllib.request.build_opener()).open(request, timeout=30) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            try:
+                return error.code, json.loads(text)
+            except json.JSONDecodeError:
+                return error.code, text.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(16)
+    root = tmp_path_factory.mktemp("root")
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            '--ServerApp.jpserver_extensions={"modelforge_nb": True}',
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MODELFORGE_HOME": str(home), "JUPYTER_CONFIG_DIR": str(root)},
+    )
+    live = Server(port, token)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if live.call("GET", "/api/status")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    yield live
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def runs(home: Path, tiny_causal: Path, tiny_data: dict[str, Path]) -> dict[str, Run]:
+    workspace = Workspace(home)
+    done = workspace.finetune(
+        FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            run_name="finished",
+            training={"max_steps": 6, "batch_size": 4, "logging_steps": 1, "save_steps": 100},
+        )
+    )
+    assert done.wait(timeout=300) == "completed"
+    live = workspace.finetune(
+        FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            run_name="live",
+            training={"max_steps": 2000, "batch_size": 2, "logging_steps": 1, "save_steps": 5000},
+        )
+    )
+    return {"done": done, "live": live}
+
+
+def test_audit_13_every_endpoint_needs_the_token(server: Server, runs: dict[str, Run]) -> None:
+    run_id = runs["done"].id
+    for method, path in (
+        ("GET", "/modelforge/api/runs"),
+        ("GET", f"/modelforge/api/runs/{run_id}"),
+        ("POST", f"/modelforge/api/runs/{run_id}/stop"),
+        ("GET", "/modelforge/api/hardware"),
+    ):
+        status, _ = server.call(method, path, token=False, body=b"{}" if method == "POST" else None)
+        assert status == 403, (method, path, status)
+    status, reply = server.call(
+        "GET", "/modelforge/api/runs", headers={"Origin": "http://evil.example"}
+    )
+    assert status in {200, 403}
+    assert "Access-Control-Allow-Origin" not in json.dumps(reply)
+
+
+def test_list_detail_and_hardware(server: Server, runs: dict[str, Run]) -> None:
+    status, body = server.call("GET", "/modelforge/api/runs")
+    assert status == 200
+    listed = {r["id"]: r for r in body["runs"]}
+    done = listed[runs["done"].id]
+    assert done["status"] == "completed" and done["progress"] == 1.0
+    assert done["last_loss"] is not None and len(done["loss_tail"]) == 6
+    status, detail = server.call("GET", f"/modelforge/api/runs/{runs['done'].id}")
+    assert status == 200 and len(detail["history"]) >= 6 and detail["metrics"]["global_step"] == 6
+    status, hardware = server.call("GET", "/modelforge/api/hardware")
+    assert status == 200 and hardware["tier"] == "cpu" and hardware["gpus"] == []
+
+
+def test_stop_a_live_run(server: Server, runs: dict[str, Run]) -> None:
+    live = runs["live"]
+    deadline = time.monotonic() + 120
+    while not live.history and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status, body = server.call("POST", f"/modelforge/api/runs/{live.id}/stop", body=b"{}")
+    assert status == 200 and body["id"] == live.id
+    assert live.wait(timeout=120) == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected", "code"),
+    [
+        ("GET", "/modelforge/api/runs/no-such-run", None, 404, "run.unknown"),
+        ("GET", "/modelforge/api/runs/bad%20id%3B", None, 400, "run.bad_id"),
+        ("POST", "/modelforge/api/runs/no-such-run/stop", b"{}", 404, "run.unknown"),
+        ("POST", "/modelforge/api/runs/{done}/stop", b"{not json", 400, "request.bad_json"),
+        ("POST", "/modelforge/api/runs/{done}/stop", b'{"force": 1}', 400, "request.bad_body"),
+    ],
+)
+def test_audit_10_15_bad_input_gets_one_json_error_shape(
+    server: Server,
+    runs: dict[str, Run],
+    method: str,
+    path: str,
+    body: bytes | None,
+    expected: int,
+    code: str,
+) -> None:
+    status, reply = server.call(method, path.format(done=runs["done"].id), body=body)
+    assert status == expected
+    assert set(reply) == {"error"} and set(reply["error"]) == {"code", "message"}
+    assert reply["error"]["code"] == code and reply["error"]["message"]
+
+
+def test_a_post_without_xsrf_is_refused(server: Server, runs: dict[str, Run]) -> None:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{server.base}/login", timeout=30):  # the form sets the _xsrf cookie
+        pass
+    with opener.open(f"{server.base}/login?token={server.token}&next=/api/status", timeout=30):
+        pass
+    assert any(c.name.startswith("username") for c in jar), "logged in with a cookie"
+    path = f"/modelforge/api/runs/{runs['done'].id}/stop"
+    status, _ = server.call("POST", path, token=False, body=b"{}", opener=opener)
+    assert status == 403
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    status, reply = server.call(
+        "POST", path, token=False, body=b"{}", opener=opener, headers={"X-XSRFToken": xsrf}
+    )
+    assert status == 200 and reply["status"] == "completed"
+
+
+def test_audit_18_handlers_are_fully_annotated() -> None:
+    import inspect
+
+    from modelforge_nb.server.handlers import routes
+
+    for _path, handler in routes():
+        for name in ("get", "post"):
+            method = handler.__dict__.get(name)
+            if method is None:
+                continue
+            signature = inspect.signature(inspect.unwrap(method))
+            assert signature.return_annotation in (None, "None")
+            assert all(
+                p.annotation is not inspect.Parameter.empty
+                for p in signature.parameters.values()
+                if p.name != "self"
+            )
