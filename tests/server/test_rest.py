@@ -99,7 +99,7 @@ def server(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 
 
 @pytest.fixture(scope="module")
-def runs(home: Path, tiny_causal: Path, tiny_data: dict[str, Path]) -> dict[str, Run]:
+def runs(home: Path, tiny_causal: Path, tiny_data: dict[str, Path]) -> Iterator[dict[str, Run]]:
     workspace = Workspace(home)
     done = workspace.finetune(
         FinetuneConfig(
@@ -118,7 +118,8 @@ def runs(home: Path, tiny_causal: Path, tiny_data: dict[str, Path]) -> dict[str,
             training={"max_steps": 2000, "batch_size": 2, "logging_steps": 1, "save_steps": 5000},
         )
     )
-    return {"done": done, "live": live}
+    yield {"done": done, "live": live}
+    live.stop(wait=True, timeout=120)
 
 
 def test_audit_13_every_endpoint_needs_the_token(server: Server, runs: dict[str, Run]) -> None:
