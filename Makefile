@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup browser demo test lint typecheck pytest lab wheel clean
+.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel clean
 
 setup: $(STAMP)
 
@@ -42,10 +42,16 @@ typecheck: setup
 pytest: setup browser
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# The sidebar's rendering logic, with the npm toolchain pinned in labextension/package-lock.json.
+jstest: setup
+	cd labextension && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm test
+
+test: lint typecheck jstest pytest
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=.
+	$(BIN)/jupyter labextension develop --overwrite . >/dev/null
+	$(BIN)/jupyter server extension enable --sys-prefix modelforge_nb >/dev/null
+	$(BIN)/jupyter lab --notebook-dir=example_notebooks
 
 wheel: setup
 	$(BIN)/python -m pip wheel --no-deps -w dist .

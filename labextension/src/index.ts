@@ -1,20 +1,47 @@
 import {
+  ILabShell,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { LabIcon } from '@jupyterlab/ui-components';
 
-/**
- * The modelforge-nb front-end plugin. It registers itself so that JupyterLab
- * lists the extension; the sidebar panel is added to this plugin.
- */
+import { ModelForgePanel } from './panel';
+import { magicFor } from './render';
+import { PANEL_ID, PLUGIN_ID } from './tokens';
+
+const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<path class="jp-icon3" fill="#616161" d="M3 17h3v4H3zM8.5 11h3v10h-3zM14 6h3v15h-3zM19.5 2h3v19h-3z"/></svg>';
+
+/** The few notebook members used here (the notebook package is not a dependency). */
+interface INotebookLike {
+  content?: { activeCell?: { model: { sharedModel: { setSource(text: string): void } } } };
+}
+
+const icon = new LabIcon({ name: 'modelforge-nb:runs', svgstr: ICON_SVG });
+
+/** Registers the ModelForge sidebar panel; everything else lives in its own module. */
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'modelforge-nb:plugin',
+  id: PLUGIN_ID,
   description: 'Runs and GPU state of modelforge-nb in the JupyterLab sidebar.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd): void => {
-    void app.restored.then(() => {
-      document.body.dataset.modelforgeNb = 'loaded';
+  requires: [ILabShell],
+  activate: (app: JupyterFrontEnd, shell: ILabShell) => {
+    const panel = new ModelForgePanel(async (action, runId) => {
+      const text = magicFor(action, runId);
+      const notebook = shell.currentWidget as unknown as INotebookLike | null;
+      if (!text || !notebook?.content?.activeCell) {
+        return;
+      }
+      // Through the notebook's own commands, so undo, history and focus behave as usual.
+      await app.commands.execute('notebook:insert-cell-below');
+      notebook.content.activeCell?.model.sharedModel.setSource(text);
+      await app.commands.execute('notebook:run-cell');
     });
+    panel.id = PANEL_ID;
+    panel.title.icon = icon;
+    panel.title.caption = 'ModelForge runs';
+    shell.add(panel, 'left', { rank: 600 });
   }
 };
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -30,3 +31,72 @@ def test_wheel_contains_package_and_labextension(tmp_path: Path) -> None:
     prefix = share.rsplit("package.json", 1)[0]
     assert any(n.startswith(prefix + "static/remoteEntry.") for n in names)
     assert prefix + "install.json" in names
+    assert any(n.endswith("etc/jupyter/jupyter_server_config.d/modelforge_nb.json") for n in names)
+
+
+def test_installed_wheel_enables_both_extensions(tmp_path: Path) -> None:
+    """After pip install, Jupyter lists the lab extension and the server extension enabled."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = tmp_path.glob("modelforge_nb-*.whl")
+    prefix = tmp_path / "prefix"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--prefix",
+            str(prefix),
+            str(wheel),
+        ],
+        check=True,
+        timeout=600,
+    )
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "JUPYTER_PATH": str(prefix / "share/jupyter"),
+        "JUPYTER_CONFIG_PATH": str(prefix / "etc/jupyter"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+    }
+    jupyter = Path(sys.executable).parent / "jupyter"
+    lab = subprocess.run(
+        [str(jupyter), "labextension", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    listing = lab.stdout + lab.stderr
+    assert "modelforge-nb" in listing and "enabled" in listing and "OK" in listing
+    # `jupyter server extension list` reads only the user, sys.prefix and system config
+    # folders; this asks the same manager about the installed prefix.
+    probe = (
+        "import sys, modelforge_nb\n"
+        "from jupyter_server.extension.config import ExtensionConfigManager\n"
+        "from jupyter_server.extension.manager import ExtensionPackage\n"
+        "manager = ExtensionConfigManager(read_config_path=[sys.argv[1]])\n"
+        "enabled = manager.get_jpserver_extensions()\n"
+        "assert enabled == {'modelforge_nb': True}, enabled\n"
+        "assert ExtensionPackage(name='modelforge_nb').validate()\n"
+        "assert modelforge_nb.__file__.startswith(sys.argv[2]), modelforge_nb.__file__\n"
+        "print('server extension enabled OK')\n"
+    )
+    server = subprocess.run(
+        [sys.executable, "-c", probe, str(prefix / "etc/jupyter"), str(site)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert "server extension enabled OK" in server.stdout

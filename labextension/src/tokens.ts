@@ -1,0 +1,5 @@
+/** Ids and constants shared by the plugin. */
+export const PLUGIN_ID = 'modelforge-nb:sidebar';
+export const PANEL_ID = 'modelforge-nb-sidebar';
+export const API_NAMESPACE = 'modelforge/api';
+export const POLL_MS = 2000;
