@@ -56,6 +56,7 @@ class PreflightReport:
     hardware: HardwareInfo | None = None
     dataset: DatasetReport | None = None
     shape: ModelShape | None = None
+    probe: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,14 @@ class PreflightReport:
         lines += [f"warning [{w.code}] {w}" for w in self.warnings]
         if self.estimate is not None:
             lines.append(f"estimate: {self.estimate.summary()}")
+        if self.probe and "probe_peak_bytes" in self.probe:
+            eta = float(self.probe.get("eta_seconds", 0))
+            lines.append(
+                f"measured (2 trial steps, longest batch, {self.probe.get('probe_device')}): "
+                f"peak {self.probe['probe_peak_bytes'] / GB:.2f} GB, "
+                f"{self.probe['probe_step_seconds']:.2f} s/step, ETA {eta / 60:.1f} min for "
+                f"{self.probe.get('total_steps')} steps"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +88,7 @@ class PreflightReport:
             "warnings": [w.to_dict() for w in self.warnings],
             "estimate": self.estimate.to_dict() if self.estimate else None,
             "hardware": self.hardware.to_dict() if self.hardware else None,
+            "probe": self.probe,
         }
 
 
@@ -430,9 +440,18 @@ def _check_gpu_busy(hardware: HardwareInfo, report: PreflightReport) -> None:
 
 
 def preflight(
-    config: FinetuneConfig, *, hardware: HardwareInfo | None = None, merge: bool = False
+    config: FinetuneConfig,
+    *,
+    hardware: HardwareInfo | None = None,
+    merge: bool = False,
+    probe: bool = False,
 ) -> PreflightReport:
-    """Check ``config`` on ``hardware`` (this machine by default) before anything loads."""
+    """Check ``config`` on ``hardware`` (this machine by default) before anything loads.
+
+    With ``probe=True`` (and no blocking problem found), it also trains two real steps on
+    the data's longest batch in the worker, and reports the measured peak memory against
+    what is free, and an ETA for the whole run.
+    """
     machine = hardware or detect_hardware()
     report = PreflightReport(hardware=machine)
     if not machine.has_cuda:
@@ -487,4 +506,8 @@ def preflight(
     report.estimate = estimate
     _check_memory(config, shape, machine, report, estimate)
     _check_disk(config, report, estimate)
+    if probe and report.ok:
+        from modelforge_nb.preflight.probe import add_probe
+
+        add_probe(config, report, memory_budget(machine))
     return report

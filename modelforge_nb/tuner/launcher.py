@@ -16,8 +16,11 @@ from pathlib import Path
 from modelforge_nb.config.models import FinetuneConfig
 
 
-def worker_command(run_dir: Path, *, num_processes: int = 1, resume: bool = False) -> list[str]:
-    tail = ["-m", "modelforge_nb.worker", str(run_dir)] + (["--resume"] if resume else [])
+def worker_command(
+    run_dir: Path, *, num_processes: int = 1, resume: bool = False, probe: bool = False
+) -> list[str]:
+    flags = (["--resume"] if resume else []) + (["--probe"] if probe else [])
+    tail = ["-m", "modelforge_nb.worker", str(run_dir), *flags]
     if num_processes <= 1:
         return [sys.executable, *tail]
     # --multi_gpu selects accelerate's torchrun launcher, which also runs several CPU
@@ -60,12 +63,14 @@ def worker_environment(config: FinetuneConfig) -> dict[str, str]:
     return env
 
 
-def start_worker(run_dir: Path, *, num_processes: int = 1, resume: bool = False) -> int:
+def start_worker(
+    run_dir: Path, *, num_processes: int = 1, resume: bool = False, probe: bool = False
+) -> int:
     """Start the worker for ``run_dir``; return its pid. A thread reaps it when it exits."""
     from modelforge_nb.runs import PID_FILE, read_json, write_json_atomic
 
     config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
-    command = worker_command(run_dir, num_processes=num_processes, resume=resume)
+    command = worker_command(run_dir, num_processes=num_processes, resume=resume, probe=probe)
     with (run_dir / "worker.log").open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
             command,

@@ -246,6 +246,59 @@ def _spans(
     return squad_scores(predictions, references)
 
 
+PROBE_STEPS = 2
+
+
+def _probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig]:
+    """The longest rows, enough for two full optimizer steps, and a two-step config."""
+    from modelforge_nb.data.checks import example_text
+
+    per_step = config.training.batch_size * config.training.grad_accum
+    longest = sorted(
+        data.train, key=lambda row: len(example_text(data.data_format, row)), reverse=True
+    )[: per_step * PROBE_STEPS]
+    data.train, data.eval = longest, None
+    training = config.training.model_copy(
+        update={
+            "max_steps": PROBE_STEPS,
+            "logging_steps": 1,
+            "eval_steps": None,
+            "save_steps": 10**9,
+            "warmup_ratio": 0.0,
+        }
+    )
+    return data, config.model_copy(
+        update={"training": training, "eval_dataset": None, "eval_fraction": None}
+    )
+
+
+def _probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]:
+    """Peak memory and seconds per step of the probe, from the trainer's own events."""
+    import resource
+
+    from modelforge_nb.tuner.events import read_events
+
+    if on_gpu:
+        import torch
+
+        peak = int(torch.cuda.max_memory_allocated())
+    else:
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    logs = [e for e in read_events(run_dir)[0] if e["type"] == "log"]
+    times = {int(e["step"]): float(e["time"]) for e in logs}
+    if 1 in times and PROBE_STEPS in times:
+        step_seconds = (times[PROBE_STEPS] - times[1]) / (PROBE_STEPS - 1)
+    else:
+        step_seconds = (time.perf_counter() - started) / PROBE_STEPS
+    measured = {
+        "probe_peak_bytes": peak,
+        "probe_step_seconds": step_seconds,
+        "probe_device": "cuda" if on_gpu else "cpu",
+    }
+    write_json_atomic(run_dir / "probe.json", measured)
+    return measured
+
+
 def train(
     config: FinetuneConfig,
     run_dir: Path,
@@ -253,6 +306,7 @@ def train(
     resume: bool,
     flag: threading.Event,
     state: RunState | None,
+    probe: bool = False,
 ) -> Outcome:
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -276,6 +330,8 @@ def train(
         tokenizer.pad_token = tokenizer.eos_token
     prompt_format = prompt_format_for(tokenizer, task)
     data = load_dataset_for(config)
+    if probe:
+        data, config = _probe_setup(config, data)
     train_examples = build_examples(data.train, data.data_format, task, prompt_format)
     eval_examples = (
         build_examples(data.eval, data.data_format, task, prompt_format) if data.eval else None
@@ -377,7 +433,10 @@ def train(
                 processing_class=tokenizer,
                 callbacks=callbacks,
             )
+    started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if probe:
+        return Outcome(stopped=False, metrics=_probe_measure(run_dir, on_gpu, started))
     if stop.stopped:
         return Outcome(stopped=True)
     metrics: dict[str, Any] = {
@@ -398,7 +457,7 @@ def train(
             metrics.update(_summaries(trainer.model, tokenizer, eval_examples, max_length))
         elif task.kind == "span":
             metrics.update(_spans(trainer.model, tokenizer, eval_examples, max_length))
-    if trainer.is_world_process_zero():
+    if trainer.is_world_process_zero() and not probe:
         final = run_dir / ("model" if config.adapter == "full" else "adapter")
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))
@@ -416,6 +475,7 @@ def main(argv: list[str]) -> int:
         return 2
     run_dir = Path(argv[0]).resolve()
     resume = "--resume" in argv[1:]
+    probe = "--probe" in argv[1:]
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,
@@ -439,7 +499,7 @@ def main(argv: list[str]) -> int:
         config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
         if state is not None:
             state.set("running", started_at=started, error=None)
-        outcome = train(config, run_dir, resume=resume, flag=flag, state=state)
+        outcome = train(config, run_dir, resume=resume, flag=flag, state=state, probe=probe)
         if state is not None:
             status = "stopped" if outcome.stopped else "completed"
             if not outcome.stopped:

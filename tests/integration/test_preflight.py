@@ -290,3 +290,37 @@ def test_lora_adapter_size_matches_peft(tiny_causal: Path, tiny_data: dict[str, 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert estimate.trainable_params == trainable
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_probe_measures_two_real_steps_and_gives_an_eta(
+    tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    config = FinetuneConfig(
+        model=str(tiny_causal),
+        dataset=str(tiny_data["sft"]),
+        training={"batch_size": 8, "grad_accum": 1, "max_steps": 30},
+    )
+    report = preflight(config, probe=True)
+    assert report.ok, report.summary()
+    assert report.probe is not None and report.probe["probe_status"] == "completed"
+    assert report.probe["probe_peak_bytes"] > 10_000_000
+    assert report.probe["probe_step_seconds"] > 0
+    assert report.probe["total_steps"] == 30
+    assert report.probe["eta_seconds"] == pytest.approx(30 * report.probe["probe_step_seconds"])
+    assert "measured (2 trial steps" in report.summary()
+
+
+def test_probe_that_cannot_train_blocks_the_run(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    from modelforge_nb.preflight.checks import PreflightReport
+    from modelforge_nb.preflight.probe import add_probe
+
+    data = tmp_path / "train.jsonl"
+    data.write_text(tiny_data["sft"].read_text())
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(data))
+    data.unlink()
+    report = PreflightReport()
+    add_probe(config, report, budget=10**12)
+    assert [p.code for p in report.problems] == ["probe.failed"]
+    assert "does not exist" in str(report.problems[0])
