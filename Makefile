@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel clean
+.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel bench clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,8 @@ demo: setup
 	$(BIN)/python -m modelforge_nb.demo
 
 lint: setup
-	$(BIN)/ruff check modelforge_nb tests
-	$(BIN)/ruff format --check modelforge_nb tests
+	$(BIN)/ruff check modelforge_nb tests bench
+	$(BIN)/ruff format --check modelforge_nb tests bench
 
 typecheck: setup
 	$(BIN)/mypy
@@ -52,6 +52,9 @@ lab: setup
 	$(BIN)/jupyter labextension develop --overwrite . >/dev/null
 	$(BIN)/jupyter server extension enable --sys-prefix modelforge_nb >/dev/null
 	$(BIN)/jupyter lab --notebook-dir=example_notebooks
+
+bench: setup
+	$(BIN)/python bench/run.py
 
 wheel: setup
 	$(BIN)/python -m pip wheel --no-deps -w dist .

@@ -1,0 +1,79 @@
+"""What a user would otherwise write: a plain trl SFTTrainer script (the baseline).
+
+Usage: python bench/plain_trl.py MODEL DATA.jsonl OUT_DIR STEPS SEED
+Writes OUT_DIR/timings.json with the wall-clock time of every logged step.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+
+class StepTimes(TrainerCallback):
+    def __init__(self) -> None:
+        self.times: dict[int, float] = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.times[state.global_step] = time.time()
+
+
+def main() -> None:
+    model_path, data, out, steps, seed = sys.argv[1:6]
+    rows = [json.loads(line) for line in Path(data).read_text().splitlines()]
+    examples = [
+        {
+            "prompt": [{"role": "user", "content": r["input"]}],
+            "completion": [{"role": "assistant", "content": r["output"]}],
+        }
+        for r in rows
+    ]
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path)
+    timer = StepTimes()
+    args = SFTConfig(
+        output_dir=str(Path(out) / "checkpoints"),
+        max_steps=int(steps),
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-2,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.03,
+        logging_steps=1,
+        save_steps=10**9,
+        seed=int(seed),
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        report_to=[],
+        disable_tqdm=True,
+        max_length=256,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(examples),
+        processing_class=tokenizer,
+        callbacks=[timer],
+        peft_config=LoraConfig(
+            r=16,
+            lora_alpha=32,
+            lora_dropout=0.05,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
+    trainer.train()
+    (Path(out) / "timings.json").write_text(json.dumps(timer.times))
+
+
+if __name__ == "__main__":
+    main()
