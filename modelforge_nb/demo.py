@@ -18,6 +18,7 @@ from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded
 from modelforge_nb.errors import ModelForgeError
 
 DATA = Path(__file__).resolve().parent.parent / "example_notebooks" / "data"
+ANSWER: dict[str, Any] = {"max_new_tokens": 24, "temperature": 0.0, "repetition_penalty": 1.0}
 DEMO_TRAINING = {
     "max_steps": 20,
     "batch_size": 8,
@@ -27,21 +28,6 @@ DEMO_TRAINING = {
     "save_steps": 1000,
     "warmup_ratio": 0.05,
 }
-
-
-def _answer(model: Any, tokenizer: Any, question: str) -> str:
-    import torch
-
-    inputs = tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
-    )
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=24, do_sample=False)
-    text = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    return str(text).strip()
 
 
 def main(argv: list[str]) -> int:
@@ -56,10 +42,7 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"{EMBEDDED_MODEL_ID} is ready in {folder} ({time.perf_counter() - start:.1f} s)")
 
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from modelforge_nb.chat import generate, unload
     from modelforge_nb.config import FinetuneConfig
     from modelforge_nb.runs import Workspace
     from modelforge_nb.widgets.text import follow
@@ -67,12 +50,11 @@ def main(argv: list[str]) -> int:
     heldout = [
         json.loads(line) for line in (DATA / "zephyr_heldout.jsonl").read_text().splitlines()
     ]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     print("\nA sanity check before training:")
     print("  user: What is the capital of France?")
-    print(f"  assistant: {_answer(base, tokenizer, 'What is the capital of France?')}")
-    before = [_answer(base, tokenizer, row["input"]) for row in heldout]
+    france = generate(folder, "What is the capital of France?", **ANSWER)
+    print(f"  assistant: {france}")
+    unload(folder)
 
     config = FinetuneConfig(
         model=EMBEDDED_MODEL_ID,
@@ -88,8 +70,8 @@ def main(argv: list[str]) -> int:
     if status != "completed":
         print(f"error: the run ended {status}: {run.error}", file=sys.stderr)
         return 1
-    tuned = PeftModel.from_pretrained(base, run.output_dir / "adapter")
-    after = [_answer(tuned, tokenizer, row["input"]) for row in heldout]
+    before = [generate(run, row["input"], use_adapter=False, **ANSWER) for row in heldout]
+    after = [generate(run, row["input"], **ANSWER) for row in heldout]
 
     losses = [e["loss"] for e in run.history if e["type"] == "log" and "loss" in e]
     hits_before = sum(

@@ -362,28 +362,17 @@ def train(
     if task.kind == "causal":
         from trl import DPOTrainer, SFTTrainer
 
-        train_set = Dataset.from_list(train_examples)
-        eval_set = Dataset.from_list(eval_examples) if eval_examples else None
-        if config.method == "dpo":
-            trainer = DPOTrainer(
-                model=model,
-                args=builders.dpo_arguments(config, run_dir, max_length=max_length, **common),
-                train_dataset=train_set,
-                eval_dataset=eval_set,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
-        else:
-            trainer = SFTTrainer(
-                model=model,
-                args=builders.sft_arguments(config, run_dir, max_length=max_length, **common),
-                train_dataset=train_set,
-                eval_dataset=eval_set,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
+        dpo = config.method == "dpo"
+        arguments = builders.dpo_arguments if dpo else builders.sft_arguments
+        trainer = (DPOTrainer if dpo else SFTTrainer)(
+            model=model,
+            args=arguments(config, run_dir, max_length=max_length, **common),
+            train_dataset=Dataset.from_list(train_examples),
+            eval_dataset=Dataset.from_list(eval_examples) if eval_examples else None,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
     else:
         from transformers import (
             DataCollatorForSeq2Seq,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_helpers import finished_and_live
 
-from modelforge_nb.config import FinetuneConfig
-from modelforge_nb.runs import Run, Workspace
+from modelforge_nb.runs import Run
 
 pytestmark = pytest.mark.slow
 
@@ -100,26 +100,8 @@ def server(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 
 @pytest.fixture(scope="module")
 def runs(home: Path, tiny_causal: Path, tiny_data: dict[str, Path]) -> Iterator[dict[str, Run]]:
-    workspace = Workspace(home)
-    done = workspace.finetune(
-        FinetuneConfig(
-            model=str(tiny_causal),
-            dataset=str(tiny_data["sft"]),
-            run_name="finished",
-            training={"max_steps": 6, "batch_size": 4, "logging_steps": 1, "save_steps": 100},
-        )
-    )
-    assert done.wait(timeout=300) == "completed"
-    live = workspace.finetune(
-        FinetuneConfig(
-            model=str(tiny_causal),
-            dataset=str(tiny_data["sft"]),
-            run_name="live",
-            training={"max_steps": 2000, "batch_size": 2, "logging_steps": 1, "save_steps": 5000},
-        )
-    )
-    yield {"done": done, "live": live}
-    live.stop(wait=True, timeout=120)
+    with finished_and_live(home, tiny_causal, tiny_data["sft"]) as made:
+        yield made
 
 
 def test_audit_13_every_endpoint_needs_the_token(server: Server, runs: dict[str, Run]) -> None:
@@ -145,9 +127,9 @@ def test_list_detail_and_hardware(server: Server, runs: dict[str, Run]) -> None:
     listed = {r["id"]: r for r in body["runs"]}
     done = listed[runs["done"].id]
     assert done["status"] == "completed" and done["progress"] == 1.0
-    assert done["last_loss"] is not None and len(done["loss_tail"]) == 6
+    assert done["last_loss"] is not None and len(done["loss_tail"]) == 8
     status, detail = server.call("GET", f"/modelforge/api/runs/{runs['done'].id}")
-    assert status == 200 and len(detail["history"]) >= 6 and detail["metrics"]["global_step"] == 6
+    assert status == 200 and len(detail["history"]) >= 8 and detail["metrics"]["global_step"] == 8
     status, hardware = server.call("GET", "/modelforge/api/hardware")
     assert status == 200 and hardware["tier"] == "cpu" and hardware["gpus"] == []
 

@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lab_helpers import BROWSER_ARGS, CHROMIUM, Lab, free_port
+from lab_helpers import BROWSER_ARGS, CHROMIUM, REPO_ROOT, Lab, free_port
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab with this package's prebuilt extension and its server extension on."""
     root = tmp_path_factory.mktemp("lab")
+    extensions = root / "labextensions"
+    extensions.mkdir()
+    (extensions / "modelforge-nb").symlink_to(REPO_ROOT / "modelforge_nb" / "labextension")
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -37,6 +41,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             f"--ServerApp.root_dir={root}",
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--LabApp.extra_labextensions_path={extensions}",
+            '--ServerApp.jpserver_extensions={"modelforge_nb": True}',
         ],
         stdout=subprocess.DEVNULL,
         stderr=(root / "lab.log").open("w"),
@@ -60,7 +66,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
