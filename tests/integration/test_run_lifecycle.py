@@ -63,7 +63,7 @@ def test_stop_saves_a_checkpoint_and_resume_finishes(
     assert (run.output_dir / "adapter" / "adapter_model.safetensors").is_file()
 
 
-def test_sigkill_ends_failed_with_partial_files_removed(
+def test_audit_08_sigkill_ends_failed_with_partial_files_removed(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
     workspace = Workspace(tmp_path)
