@@ -47,6 +47,7 @@ def main() -> None:
         learning_rate=1e-2,
         lr_scheduler_type="cosine",
         warmup_steps=0.03,
+        optim="adamw_torch",
         logging_steps=1,
         save_steps=10**9,
         seed=int(seed),
