@@ -14,14 +14,20 @@ from repo_paths import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_wheel_contains_package_and_labextension(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), "."],
         cwd=REPO_ROOT,
         check=True,
         timeout=600,
     )
-    (wheel,) = tmp_path.glob("modelforge_nb-*.whl")
+    (built,) = out.glob("modelforge_nb-*.whl")
+    return built
+
+
+def test_wheel_contains_package_and_labextension(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "modelforge_nb/__init__.py" in names
     assert "modelforge_nb/tiny.py" in names
@@ -34,15 +40,8 @@ def test_wheel_contains_package_and_labextension(tmp_path: Path) -> None:
     assert any(n.endswith("etc/jupyter/jupyter_server_config.d/modelforge_nb.json") for n in names)
 
 
-def test_installed_wheel_enables_both_extensions(tmp_path: Path) -> None:
+def test_installed_wheel_enables_both_extensions(wheel: Path, tmp_path: Path) -> None:
     """After pip install, Jupyter lists the lab extension and the server extension enabled."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
-        cwd=REPO_ROOT,
-        check=True,
-        timeout=600,
-    )
-    (wheel,) = tmp_path.glob("modelforge_nb-*.whl")
     # Unpacked the way an installer lays a pure wheel out (pip install --prefix would
     # also uninstall the editable install this test runs from).
     prefix = tmp_path / "prefix"
