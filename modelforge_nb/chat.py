@@ -165,28 +165,9 @@ def _settings(loaded: LoadedModel, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _span_answer(loaded: LoadedModel, item: Mapping[str, str]) -> str:
-    import torch
+    from modelforge_nb.data.format import extract_span
 
-    tokenizer, model = loaded.tokenizer, loaded.model
-    encoded = tokenizer(
-        item["question"],
-        item["context"],
-        truncation="only_second",
-        return_offsets_mapping=True,
-        return_tensors="pt",
-    )
-    offsets = encoded.pop("offset_mapping")[0]
-    sequence_ids = encoded.sequence_ids(0)
-    with torch.no_grad():
-        output = model(**encoded.to(model.device))
-    context = [i for i, s in enumerate(sequence_ids) if s == 1]
-    best, score = (context[0], context[0]), float("-inf")
-    for i in context:
-        for j in context:
-            value = float(output.start_logits[0][i] + output.end_logits[0][j])
-            if i <= j < i + 30 and value > score:
-                best, score = (i, j), value
-    return str(item["context"][int(offsets[best[0]][0]) : int(offsets[best[1]][1])])
+    return extract_span(loaded.model, loaded.tokenizer, item["question"], item["context"])
 
 
 def _encode(loaded: LoadedModel, prompt_or_messages: Any) -> Any:

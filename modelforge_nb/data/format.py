@@ -142,3 +142,32 @@ def span_features(
     features["start_positions"] = starts
     features["end_positions"] = ends
     return features
+
+
+def extract_span(
+    model: Any, tokenizer: Any, question: str, context: str, *, max_length: int | None = None
+) -> str:
+    """The span of ``context`` a span-head model picks: the best start/end pair, at most
+    30 tokens long, inside the context."""
+    import torch
+
+    encoded = tokenizer(
+        question,
+        context,
+        truncation="only_second",
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping")[0]
+    sequence_ids = encoded.sequence_ids(0)
+    with torch.no_grad():
+        output = model(**encoded.to(next(model.parameters()).device))
+    start_logits, end_logits = output.start_logits[0], output.end_logits[0]
+    tokens = [i for i, s in enumerate(sequence_ids) if s == 1]
+    best, best_score = (tokens[0], tokens[0]), float("-inf")
+    for i in tokens:
+        for j in tokens:
+            if i <= j < i + 30 and (score := float(start_logits[i] + end_logits[j])) > best_score:
+                best, best_score = (i, j), score
+    return context[int(offsets[best[0]][0]) : int(offsets[best[1]][1])]

@@ -210,38 +210,17 @@ def _summaries(
 def _spans(
     model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_length: int
 ) -> dict[str, float]:
-    import torch
-
+    from modelforge_nb.data.format import extract_span
     from modelforge_nb.tuner.metrics import squad_scores
 
     model.eval()
-    device = next(model.parameters()).device
     predictions, references = [], []
     for example in examples[:_METRIC_SAMPLES]:
-        encoded = tokenizer(
-            example["question"],
-            example["context"],
-            truncation="only_second",
-            max_length=max_length,
-            return_offsets_mapping=True,
-            return_tensors="pt",
+        predictions.append(
+            extract_span(
+                model, tokenizer, example["question"], example["context"], max_length=max_length
+            )
         )
-        offsets = encoded.pop("offset_mapping")[0]
-        sequence_ids = encoded.sequence_ids(0)
-        with torch.no_grad():
-            output = model(**encoded.to(device))
-        start_logits, end_logits = output.start_logits[0], output.end_logits[0]
-        context_tokens = [i for i, s in enumerate(sequence_ids) if s == 1]
-        best, best_score = (0, 0), float("-inf")
-        for i in context_tokens:
-            for j in context_tokens:
-                if (
-                    i <= j < i + 30
-                    and (score := float(start_logits[i] + end_logits[j])) > best_score
-                ):
-                    best, best_score = (i, j), score
-        start, end = int(offsets[best[0]][0]), int(offsets[best[1]][1])
-        predictions.append(example["context"][start:end])
         references.append(example["answer"])
     return squad_scores(predictions, references)
 
