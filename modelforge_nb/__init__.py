@@ -7,6 +7,8 @@ modelforge_nb`` (and ``%load_ext modelforge_nb``) loads no torch, transformers, 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from modelforge_nb._version import __version__
@@ -25,9 +27,11 @@ if TYPE_CHECKING:
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
+    from modelforge_nb.environment import detect_environment
     from modelforge_nb.hub import push_to_hub
     from modelforge_nb.preflight import detect_hardware, preflight, recommend
     from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
+    from modelforge_nb.widgets.curves import loss_svg
 
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
@@ -51,6 +55,8 @@ _LAZY: dict[str, str] = {
     "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
     "prepare_embedded": "modelforge_nb.embedded",
     "resolve_model": "modelforge_nb.embedded",
+    "detect_environment": "modelforge_nb.environment",
+    "loss_svg": "modelforge_nb.widgets.curves",
 }
 
 __all__ = [
@@ -70,12 +76,14 @@ __all__ = [
     "__version__",
     "check_dataset",
     "config_schema",
+    "detect_environment",
     "detect_hardware",
     "finetune",
     "generate",
     "get_run",
     "list_runs",
     "load_dataset_for",
+    "loss_svg",
     "merge",
     "preflight",
     "prepare_embedded",
@@ -118,3 +126,21 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module; ``preflight`` stays the function when its subpackage loads.
+
+    Importing a submodule sets an attribute of that name on its parent package, so once
+    ``modelforge_nb.preflight`` (the subpackage) was imported, ``mf.preflight`` would be
+    the module instead of the function. Such assignments are skipped; the lazy lookup
+    above then finds the function.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ class LoadedModel:
     prompt_format: dict[str, str]
     has_adapter: bool
     generation: dict[str, Any]
+    original: str | None = None
+    """For a full fine-tune: the model it started from, which answers ``use_adapter=False``."""
+    trust_remote_code: bool = False
 
 
 _LOADED: dict[str, LoadedModel] = {}  # a cache: dropping it only costs a reload
@@ -47,14 +51,13 @@ def _load(run_or_path: Any) -> LoadedModel:
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-    import torch
-    import transformers
     from transformers import AutoTokenizer
 
     from modelforge_nb.embedded import resolve_model
     from modelforge_nb.runs import read_json
 
     generation: dict[str, Any] = {}
+    original: str | None = None
     if (folder / "run.json").is_file():
         config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
         task = TASKS[config.task]
@@ -70,6 +73,7 @@ def _load(run_or_path: Any) -> LoadedModel:
                 hint="Wait for it to complete, or resume it.",
             )
         base = resolve_model(config.model) if weights.name == "adapter" else str(weights)
+        original = None if weights.name == "adapter" else resolve_model(config.model)
         trust = config.trust_remote_code
     elif (folder / "adapter_config.json").is_file():
         adapter_config = json.loads((folder / "adapter_config.json").read_text())
@@ -102,30 +106,71 @@ def _load(run_or_path: Any) -> LoadedModel:
         from modelforge_nb.data.format import PLAIN_PROMPT_TEMPLATE
 
         prompt_format = {"kind": "plain", "template": PLAIN_PROMPT_TEMPLATE}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = (
-        getattr(transformers, task.auto_class)
-        .from_pretrained(base, dtype=dtype, trust_remote_code=trust)
-        .to(device)
-    )
+    model = _from_pretrained(task.auto_class, base, trust)
     has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
     if has_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, weights)
+        model = _load_adapter(PeftModel, model, weights)
     model.eval()
-    loaded = LoadedModel(key, model, tokenizer, task.name, prompt_format, has_adapter, generation)
+    loaded = LoadedModel(
+        key, model, tokenizer, task.name, prompt_format, has_adapter, generation, original, trust
+    )
     with _LOCK:
         _LOADED[key] = loaded
     return loaded
 
 
+def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
+    import torch
+    import transformers
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    return (
+        getattr(transformers, auto_class)
+        .from_pretrained(source, dtype=dtype, trust_remote_code=trust)
+        .to(device)
+    )
+
+
+def _original_of(loaded: LoadedModel, source: str) -> LoadedModel:
+    """The model a full fine-tune started from, loaded once beside it, same prompt shape."""
+    key = f"{loaded.key}#original"
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+    model = _from_pretrained(TASKS[loaded.task].auto_class, source, loaded.trust_remote_code)
+    model.eval()
+    original = replace(loaded, key=key, model=model, has_adapter=False, original=None)
+    with _LOCK:
+        _LOADED[key] = original
+    return original
+
+
+def _load_adapter(peft_model: Any, base: Any, adapter: Path) -> Any:
+    """``PeftModel.from_pretrained``, without the FutureWarning peft triggers in transformers 5.
+
+    peft reads the deprecated ``is_gradient_checkpointing`` property while wrapping the
+    model; the warning is about peft's code, and would land in the user's cell output.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        return peft_model.from_pretrained(base, adapter)
+
+
 def unload(run_or_path: Any = None) -> int:
     """Release loaded models (one run's, or all); returns how many were released."""
     with _LOCK:
-        keys = [str(_run_dir(run_or_path))] if run_or_path is not None else list(_LOADED)
+        if run_or_path is None:
+            keys = list(_LOADED)
+        else:
+            key = str(_run_dir(run_or_path))
+            keys = [key, f"{key}#original"]
         released = [_LOADED.pop(k) for k in keys if k in _LOADED]
+    count = len(released)
     if released:
         import gc
 
@@ -135,7 +180,7 @@ def unload(run_or_path: Any = None) -> int:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return len(keys)
+    return count
 
 
 def _as_messages(prompt_or_messages: str | Messages) -> list[dict[str, str]]:
@@ -201,9 +246,12 @@ def generate(
     """The model's answer (a string), or with ``stream=True`` an iterator of text pieces.
 
     ``use_adapter=False`` answers with the base model (the adapter switched off), for
-    side-by-side comparison. Extractive QA takes ``{"context": ..., "question": ...}``.
+    side-by-side comparison; for a full fine-tune it answers with the model the run started
+    from. Extractive QA takes ``{"context": ..., "question": ...}``.
     """
     loaded = _load(run_or_path)
+    if not use_adapter and loaded.original is not None:
+        loaded, use_adapter = _original_of(loaded, loaded.original), True
     if loaded.task == "extractive-question-answering":
         if not isinstance(prompt_or_messages, Mapping) or not {"context", "question"} <= set(
             prompt_or_messages
@@ -338,7 +386,7 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     base = getattr(transformers, task.auto_class).from_pretrained(
         resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
     )
-    merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+    merged = _load_adapter(PeftModel, base, adapter).merge_and_unload()
     target = Path(output_dir) if output_dir else folder / "merged"
     partial = target.with_name(target.name + ".partial")
     merged.save_pretrained(partial)

@@ -1,103 +1,159 @@
-"""``make demo``: fine-tune the embedded SmolLM2-135M-Instruct offline, on the CPU.
+"""``make demo``: run ``example_notebooks/01_quickstart.ipynb`` headless and sum it up.
 
-It teaches the model facts about a fictional product (the Zephyr kettle, bundled in
-``example_notebooks/data``), shows the loss going down, then asks held-out questions
-before and after. Run as ``python -m modelforge_nb.demo [OUTPUT_FOLDER]``.
+The notebook fine-tunes the embedded SmolLM2-135M-Instruct with LoRA, offline on the CPU,
+on facts about a fictional product (the Zephyr kettle), then asks held-out questions before
+and after. This runner executes it with nbclient, prints the training progress as it goes,
+and leaves the executed notebook, the loss plot (SVG), ``summary.json`` and the run itself in
+one folder.
+
+    python -m modelforge_nb.demo [OUTPUT_FOLDER] [--fast]
+
+``--fast`` sets ``MODELFORGE_EXAMPLE_FAST=1``: a tiny model built on the spot instead of
+SmolLM2 (seconds instead of minutes; its answers are nonsense).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded
-from modelforge_nb.errors import ModelForgeError
+NOTEBOOK = Path(__file__).resolve().parent.parent / "example_notebooks" / "01_quickstart.ipynb"
 
-DATA = Path(__file__).resolve().parent.parent / "example_notebooks" / "data"
-ANSWER: dict[str, Any] = {"max_new_tokens": 24, "temperature": 0.0, "repetition_penalty": 1.0}
-DEMO_TRAINING = {
-    "max_steps": 20,
-    "batch_size": 8,
-    "grad_accum": 1,
-    "learning_rate": 3e-3,
-    "logging_steps": 2,
-    "save_steps": 1000,
-    "warmup_ratio": 0.05,
-}
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m modelforge_nb.demo", description=__doc__)
+    parser.add_argument("output", nargs="?", default="demo-output", help="folder for the results")
+    parser.add_argument("--fast", action="store_true", help="a tiny model instead of SmolLM2")
+    parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="the notebook to run")
+    return parser.parse_args(argv)
+
+
+def _print_progress(home: Path, done: threading.Event) -> None:
+    """Print the run's events as they land, the way the dashboard shows them."""
+    from modelforge_nb.tuner.events import read_events
+    from modelforge_nb.widgets.text import describe_event
+
+    offsets: dict[Path, int] = {}
+    while True:
+        finished = done.wait(0.5)
+        for log in sorted(home.glob("runs/*/events.jsonl")):
+            events, offsets[log] = read_events(log.parent, offsets.get(log, 0))
+            for event in events:
+                line = describe_event(event)
+                if line:
+                    print(f"    {line}", flush=True)
+        if finished:
+            return
+
+
+def _execute(notebook_path: Path, out: Path) -> tuple[Any, str | None]:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+
+    def started(cell: Any, **_: Any) -> None:
+        if cell.cell_type != "code":
+            return
+        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        number = code_cells.index(cell) + 1
+        print(f"  [{number}/{len(code_cells)}] {first[:80]}", flush=True)
+
+    client = NotebookClient(
+        notebook,
+        timeout=1800,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(out)}},
+        on_cell_start=started,
+    )
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        return notebook, str(error).strip().splitlines()[-1]
+    return notebook, None
+
+
+def _summarize(summary: dict[str, Any]) -> str:
+    total = summary["heldout_total"]
+    lines = [
+        f"Model: {summary['model']}",
+        f"Training: {summary['steps']} LoRA steps, loss {summary['loss_first']:.3f} -> "
+        f"{summary['loss_last']:.3f}",
+        "Held-out questions (never seen in training), before -> after:",
+    ]
+    for row in summary["heldout"]:
+        lines += [
+            f"  Q: {row['question']}   (taught: {row['keyword']})",
+            f"     before: {row['before']}",
+            f"     after:  {row['after']}",
+        ]
+    lines.append(
+        f"Answers with the taught fact: {summary['heldout_taught_before']}/{total} before, "
+        f"{summary['heldout_taught_after']}/{total} after."
+    )
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(argv[0] if argv else "demo-output").resolve()
+    args = _parse(argv)
+    out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if not args.notebook.is_file():
+        print(f"error: {args.notebook} does not exist; run the demo from a clone.", file=sys.stderr)
+        return 1
+    home = out / "home"
+    os.environ.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "MODELFORGE_HOME": str(home),
+            "MODELFORGE_EXAMPLE_OUTPUT": str(out),
+            "MODELFORGE_EXAMPLE_FAST": "1" if args.fast else "0",
+        }
+    )
     start = time.perf_counter()
+    if not args.fast:
+        from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded
+        from modelforge_nb.errors import ModelForgeError
+
+        try:
+            prepare_embedded(EMBEDDED_MODEL_ID, log=lambda line: print(f"  {line}", flush=True))
+        except ModelForgeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print(f"Running {args.notebook.name} headless in {out}", flush=True)
+    done = threading.Event()
+    follower = threading.Thread(target=_print_progress, args=(home, done), daemon=True)
+    follower.start()
     try:
-        folder = prepare_embedded(EMBEDDED_MODEL_ID, log=print)
-    except ModelForgeError as error:
-        print(f"error: {error}", file=sys.stderr)
+        notebook, failure = _execute(args.notebook, out)
+    finally:
+        done.set()
+        follower.join(timeout=5)
+    import nbformat
+
+    executed = out / args.notebook.name
+    nbformat.write(notebook, executed)
+    if failure is not None:
+        print(f"error: the notebook stopped: {failure}\nSee {executed}.", file=sys.stderr)
         return 1
-    print(f"{EMBEDDED_MODEL_ID} is ready in {folder} ({time.perf_counter() - start:.1f} s)")
-
-    from modelforge_nb.chat import generate, unload
-    from modelforge_nb.config import FinetuneConfig
-    from modelforge_nb.runs import Workspace
-    from modelforge_nb.widgets.text import follow
-
-    heldout = [
-        json.loads(line) for line in (DATA / "zephyr_heldout.jsonl").read_text().splitlines()
-    ]
-    print("\nA sanity check before training:")
-    print("  user: What is the capital of France?")
-    france = generate(folder, "What is the capital of France?", **ANSWER)
-    print(f"  assistant: {france}")
-    unload(folder)
-
-    config = FinetuneConfig(
-        model=EMBEDDED_MODEL_ID,
-        dataset=str(DATA / "zephyr_train.jsonl"),
-        run_name="zephyr-demo",
-        lora={"r": 16, "alpha": 32, "dropout": 0.0},
-        training=DEMO_TRAINING,
-    )
-    workspace = Workspace(out / "home")
-    print(f"\nFine-tuning with LoRA on {config.dataset} (runs under {workspace.home})")
-    run = workspace.finetune(config)
-    status = follow(run, write=lambda line: print("  " + line))
-    if status != "completed":
-        print(f"error: the run ended {status}: {run.error}", file=sys.stderr)
-        return 1
-    before = [generate(run, row["input"], use_adapter=False, **ANSWER) for row in heldout]
-    after = [generate(run, row["input"], **ANSWER) for row in heldout]
-
-    losses = [e["loss"] for e in run.history if e["type"] == "log" and "loss" in e]
-    hits_before = sum(
-        r["keyword"].lower() in a.lower() for r, a in zip(heldout, before, strict=True)
-    )
-    hits_after = sum(r["keyword"].lower() in a.lower() for r, a in zip(heldout, after, strict=True))
-    print("\nHeld-out questions (never seen in training), before -> after:")
-    for row, old, new in zip(heldout, before, after, strict=True):
-        print(f"  Q: {row['input']}\n     before: {old}\n     after:  {new}")
-    summary = {
-        "run": run.id,
-        "steps": run.metrics.get("global_step"),
-        "loss_first": losses[0],
-        "loss_last": losses[-1],
-        "heldout_taught_before": hits_before,
-        "heldout_taught_after": hits_after,
-        "heldout_total": len(heldout),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    print(
-        f"\nSummary: {summary['steps']} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
-        f"held-out answers with the taught fact: {hits_before}/{len(heldout)} before, "
-        f"{hits_after}/{len(heldout)} after."
-    )
-    print(f"Files: {run.output_dir} (adapter, events, logs) and {out / 'summary.json'}")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    print(f"\n{_summarize(summary)}")
+    print(f"\nDone in {time.perf_counter() - start:.0f} s. Files in {out}:")
+    for name, what in (
+        (executed.name, "the executed notebook"),
+        ("loss.svg", "the loss plot"),
+        ("summary.json", "this summary"),
+        ("home/", "the run: adapter, events, logs"),
+    ):
+        print(f"  {name:24} {what}")
     return 0
 
 

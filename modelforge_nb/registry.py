@@ -54,10 +54,16 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 
 
 def default_home() -> Path:
-    """``MODELFORGE_HOME``, or the user data folder (for example ~/.local/share/modelforge-nb)."""
+    """``MODELFORGE_HOME``; on Colab and Kaggle a folder among the notebook's outputs;
+    else the user data folder (for example ~/.local/share/modelforge-nb)."""
     configured = os.environ.get("MODELFORGE_HOME")
     if configured:
         return Path(configured).expanduser().resolve()
+    from modelforge_nb.environment import detect_environment
+
+    hosted = detect_environment().runs_home
+    if hosted is not None:
+        return hosted
     import platformdirs
 
     return Path(platformdirs.user_data_dir("modelforge-nb"))

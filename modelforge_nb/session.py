@@ -6,17 +6,13 @@ Python API (``Workspace.finetune``, ``Run``, ``preflight``...).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.environment import in_colab
 from modelforge_nb.errors import PreflightError
 from modelforge_nb.runs import Run, Workspace
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
 
 
 class Session:

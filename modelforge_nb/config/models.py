@@ -181,7 +181,9 @@ class FinetuneConfig(BaseModel):
         description="A name for the run: letters, digits, '.', '_' and '-'; made up if empty.",
     )
     output_root: str | None = Field(
-        None, description="Folder for run outputs; empty: MODELFORGE_HOME (the user data folder)."
+        None,
+        description="Folder for run outputs; empty: MODELFORGE_HOME, else modelforge-runs in "
+        "/content (Colab) or /kaggle/working (Kaggle), else the user data folder.",
     )
     method: Literal["sft", "dpo"] = Field(
         "sft", description="sft: supervised fine-tuning; dpo: preference pairs."

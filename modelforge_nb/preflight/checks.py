@@ -103,8 +103,22 @@ def _check_model(
     try:
         model_config = read_model_config(config.model)
     except ModelError as error:
-        report.problems.append(PreflightIssue(error.code, error.message, "model", error.hint))
-        return None, None
+        from modelforge_nb.preflight.recommend import catalog_entry
+
+        entry = catalog_entry(config.model) if error.code == "model.unreachable" else None
+        if entry is None:
+            report.problems.append(PreflightIssue(error.code, error.message, "model", error.hint))
+            return None, None
+        report.warnings.append(
+            PreflightIssue(
+                "model.offline",
+                f"The Hub is out of reach, so the estimate uses the catalog's copy of "
+                f"{config.model}'s config.json.",
+                "model",
+                "Training downloads the weights: it needs the Hub (or a local folder).",
+            )
+        )
+        model_config = dict(entry["config"])
     task = TASKS[config.task]
     model_type = str(model_config.get("model_type"))
     from modelforge_nb.preflight.estimate import needs_remote_code

@@ -137,3 +137,21 @@ class RunCurves:
             f"<div class='modelforge-static'>{head}{error}{self.plots_html()}"
             f"{self.metrics_html()}</div>"
         )
+
+
+def curves_of(run: Any) -> RunCurves:
+    """The curves of a run (a ``Run``) as its event log has them now."""
+    curves = RunCurves()
+    curves.apply(run.events)
+    return curves
+
+
+def loss_svg(run: Any, *, width: int = 640, height: int = 320) -> str:
+    """The run's train and eval loss as a standalone SVG document, for a file or a report."""
+    curves = curves_of(run)
+    return line_chart(
+        {"train": curves.loss, "eval": curves.eval_loss},
+        title=f"Loss: {getattr(run, 'name', '')}".rstrip(": "),
+        width=width,
+        height=height,
+    )

@@ -72,6 +72,15 @@ def trained(
                 training={**TRAIN, "max_steps": 30, "batch_size": 8},
             )
         ),
+        "qa_full": workspace.finetune(
+            FinetuneConfig(
+                task="extractive-question-answering",
+                model=str(tiny_qa),
+                dataset=str(tiny_data["qa"]),
+                adapter="full",
+                training={**TRAIN, "max_steps": 30, "batch_size": 8, "learning_rate": 5e-3},
+            )
+        ),
     }
     for run in runs.values():
         assert run.wait(timeout=600) == "completed", run.error
@@ -216,6 +225,20 @@ def test_push_failure_message_never_shows_the_token(trained: dict[str, Run], onl
     with pytest.raises(ModelForgeError) as bad:
         push_to_hub(trained["sft"], "not a repo", token=TOKEN, progress=None)
     assert bad.value.field == "repo_id"
+
+
+def test_a_full_fine_tune_compares_against_the_model_it_started_from(
+    trained: dict[str, Run], tiny_data: dict[str, Path]
+) -> None:
+    rows = [json.loads(line) for line in tiny_data["qa_eval"].read_text().splitlines()][:12]
+    items = [{"context": r["context"], "question": r["question"]} for r in rows]
+    expected = [r["answers"]["text"][0] for r in rows]
+    tuned = [generate(trained["qa_full"], item) for item in items]
+    base = [generate(trained["qa_full"], item, use_adapter=False) for item in items]
+    hits_tuned = sum(a == e for a, e in zip(tuned, expected, strict=True))
+    hits_base = sum(a == e for a, e in zip(base, expected, strict=True))
+    assert hits_tuned >= 9 and hits_base <= 3, (tuned, base)
+    assert unload(trained["qa_full"]) == 2
 
 
 def test_unload_releases_the_cached_model(trained: dict[str, Run]) -> None:

@@ -89,6 +89,28 @@ def test_qlora_on_cpu_says_it_needs_cuda(tiny_causal: Path, tiny_data: dict[str,
     assert "CUDA GPU" in str(problem) and problem.field == "adapter"
 
 
+def test_an_unreachable_hub_model_in_the_catalog_is_estimated_from_the_catalog(
+    tiny_data: dict[str, Path],
+) -> None:
+    config = FinetuneConfig(
+        model="Qwen/Qwen2.5-0.5B-Instruct", dataset=str(tiny_data["sft"]), adapter="qlora"
+    )
+    report = preflight(config)
+    assert "model.offline" in {w.code for w in report.warnings}
+    assert {p.code for p in report.problems} == {"quant.needs_cuda"}
+    assert report.estimate is not None and report.shape is not None
+    assert report.shape.params > 400_000_000
+
+
+def test_an_unreachable_hub_model_outside_the_catalog_is_a_problem(
+    tiny_data: dict[str, Path],
+) -> None:
+    config = FinetuneConfig(model="someone/not-in-the-catalog", dataset=str(tiny_data["sft"]))
+    report = preflight(config)
+    (problem,) = [p for p in report.problems if p.code == "model.unreachable"]
+    assert problem.field == "model" and "someone/not-in-the-catalog" in str(problem)
+
+
 def test_a_good_config_passes(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
     config = FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]))
     report = preflight(config)

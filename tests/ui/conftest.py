@@ -27,6 +27,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         **os.environ,
         "MODELFORGE_HOME": str(root / "home"),
         "JUPYTER_CONFIG_DIR": str(root / "cfg"),
+        "MODELFORGE_EXAMPLE_FAST": "1",
     }
     process = subprocess.Popen(
         [

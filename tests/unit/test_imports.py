@@ -33,6 +33,17 @@ def test_public_names_resolve_lazily() -> None:
     assert _loaded_after(code) == []
 
 
+def test_preflight_stays_the_function_after_its_subpackage_is_imported() -> None:
+    code = (
+        "import modelforge_nb as mf\n"
+        "import modelforge_nb.preflight.checks\n"
+        "from modelforge_nb.preflight import detect_hardware\n"
+        "assert callable(mf.preflight), mf.preflight\n"
+        "assert mf.preflight.__name__ == 'preflight'"
+    )
+    _loaded_after(code)
+
+
 def test_unknown_attribute_is_an_attribute_error() -> None:
     import modelforge_nb
 

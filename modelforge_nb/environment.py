@@ -1,0 +1,52 @@
+"""Where the notebook runs: Colab, Kaggle or a local Jupyter, and the folders that suit it.
+
+On Kaggle only ``/kaggle/working`` is kept as the notebook's output and ``/kaggle/input``
+holds attached datasets; on Colab ``/content`` is the folder the file browser shows. Runs
+default to a folder there, so they are where the user looks for them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Platform = Literal["colab", "kaggle", "local"]
+
+
+@dataclass(frozen=True)
+class NotebookEnvironment:
+    platform: Platform
+    work_dir: Path
+    """Where outputs belong: ``/content`` on Colab, ``/kaggle/working`` on Kaggle, else the cwd."""
+    input_dir: Path | None
+    """Read-only attached data: ``/kaggle/input`` on Kaggle, else None."""
+
+    @property
+    def runs_home(self) -> Path | None:
+        """The default ``MODELFORGE_HOME`` here; None means the user data folder."""
+        return None if self.platform == "local" else self.work_dir / "modelforge-runs"
+
+    def __str__(self) -> str:
+        extra = f", inputs in {self.input_dir}" if self.input_dir else ""
+        return f"{self.platform} (outputs in {self.work_dir}{extra})"
+
+
+def detect_environment(
+    environ: Mapping[str, str] | None = None, modules: Mapping[str, object] | None = None
+) -> NotebookEnvironment:
+    """Colab is recognised by its module or ``COLAB_RELEASE_TAG``, Kaggle by its variables."""
+    env = os.environ if environ is None else environ
+    loaded = sys.modules if modules is None else modules
+    if "google.colab" in loaded or "COLAB_RELEASE_TAG" in env:
+        return NotebookEnvironment("colab", Path("/content"), None)
+    if "KAGGLE_KERNEL_RUN_TYPE" in env or "KAGGLE_URL_BASE" in env:
+        return NotebookEnvironment("kaggle", Path("/kaggle/working"), Path("/kaggle/input"))
+    return NotebookEnvironment("local", Path.cwd(), None)
+
+
+def in_colab() -> bool:
+    return detect_environment().platform == "colab"
