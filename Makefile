@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel bench clean
+.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel bench docs screenshots clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,17 @@ lab: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The configuration reference is generated from the schema; a test fails when it is stale.
+docs: setup
+	$(BIN)/python -m modelforge_nb.config.reference docs/configuration.md
+
+# The docs' screenshots are taken by the UI tests in a real JupyterLab and Chromium.
+SHOWN_SCREENSHOTS := quickstart-panel quickstart-dashboard sidebar-light
+screenshots: setup browser
+	$(BIN)/python -m pytest -q tests/ui
+	mkdir -p docs/images
+	for name in $(SHOWN_SCREENSHOTS); do cp build/screenshots/$$name.png docs/images/; done
 
 wheel: setup
 	$(BIN)/python -m pip wheel --no-deps -w dist .

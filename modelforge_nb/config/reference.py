@@ -113,7 +113,7 @@ def _tasks() -> list[str]:
     lines.append("| --- | --- | --- | --- |")
     for task in TASKS.values():
         columns = "; ".join(
-            f"{method}: " + ", or ".join(" + ".join(f"`{c}`" for c in f.columns) for f in formats)
+            f"{method}: " + "; or ".join(f.description for f in formats)
             for method, formats in task.formats.items()
         )
         lines.append(

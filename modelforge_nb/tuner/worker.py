@@ -82,6 +82,13 @@ def _heartbeat(run_dir: Path, done: threading.Event) -> None:
         beat.write_text(str(time.time()), encoding="utf-8")
 
 
+_OOM_HINT = (
+    "Try training.gradient_checkpointing: true, a smaller training.batch_size with a larger "
+    "grad_accum, a shorter training.max_seq_length, or adapter: qlora; "
+    "preflight(config, probe=True) measures the real peak before a run."
+)
+
+
 def _one_line(error: BaseException) -> str:
     from modelforge_nb.errors import ModelForgeError
 
@@ -89,6 +96,9 @@ def _one_line(error: BaseException) -> str:
         text = " ".join(str(error).split()) or error.code
     elif isinstance(error, KeyboardInterrupt):
         text = "Interrupted before training started."
+    elif isinstance(error, MemoryError) or "out of memory" in str(error).lower():
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        text = f"Out of memory ({first[:200]}). {_OOM_HINT}"
     else:
         text = f"{type(error).__name__}: {error}".splitlines()[0]
     return text[:500]
