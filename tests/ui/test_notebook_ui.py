@@ -7,7 +7,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_helpers import SCREENSHOTS, Lab
+from lab_helpers import SCREENSHOTS, Lab, open_and_run_all
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +35,7 @@ def test_dashboard_and_form_render_in_jupyterlab(
     nbformat.write(notebook, lab.root / "ui.ipynb")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
-    page.goto(lab.url("/lab/tree/ui.ipynb"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=90_000)
-    news = page.locator(".jp-toast-button:has-text('No')")
-    if news.count():
-        news.first.click()
-    page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
-    for _cell in notebook.cells:
-        page.keyboard.press("Shift+Enter")
+    open_and_run_all(page, lab, "ui.ipynb", len(notebook.cells), workspace="notebook-ui")
     dashboard = page.locator(".modelforge-dashboard").first
     try:
         dashboard.wait_for(timeout=120_000)

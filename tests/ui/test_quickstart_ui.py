@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_helpers import SCREENSHOTS, Lab
+from lab_helpers import SCREENSHOTS, Lab, open_and_run_all
 from repo_paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,16 +25,7 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
     cells = len(nbformat.read(source, as_version=4).cells)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1800})
-    # A workspace of its own: the default one may hold other tests' notebooks open.
-    page.goto(lab.url("/lab/workspaces/quickstart/tree/quickstart.ipynb") + "&reset")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=90_000)
-    news = page.locator(".jp-toast-button:has-text('No')")
-    if news.count():
-        news.first.click()
-    page.locator(".jp-Notebook .jp-Cell").first.click()
-    for _cell in range(cells):
-        page.keyboard.press("Shift+Enter")
+    open_and_run_all(page, lab, "quickstart.ipynb", cells, workspace="quickstart")
     try:
         page.wait_for_selector(".modelforge-dashboard :text('completed')", timeout=300_000)
         page.wait_for_selector("th:text('fine-tuned')", timeout=300_000)
