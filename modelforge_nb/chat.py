@@ -19,6 +19,7 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
+from modelforge_nb.runs import read_json, run_folder
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -41,12 +42,8 @@ _LOADED: dict[str, LoadedModel] = {}  # a cache: dropping it only costs a reload
 _LOCK = threading.Lock()
 
 
-def _run_dir(run_or_path: Any) -> Path:
-    return Path(getattr(run_or_path, "output_dir", run_or_path)).expanduser().resolve()
-
-
 def _load(run_or_path: Any) -> LoadedModel:
-    folder = _run_dir(run_or_path)
+    folder = run_folder(run_or_path)
     key = str(folder)
     with _LOCK:
         if key in _LOADED:
@@ -54,7 +51,6 @@ def _load(run_or_path: Any) -> LoadedModel:
     from transformers import AutoTokenizer
 
     from modelforge_nb.embedded import resolve_model
-    from modelforge_nb.runs import read_json
 
     generation: dict[str, Any] = {}
     original: str | None = None
@@ -167,7 +163,7 @@ def unload(run_or_path: Any = None) -> int:
         if run_or_path is None:
             keys = list(_LOADED)
         else:
-            key = str(_run_dir(run_or_path))
+            key = str(run_folder(run_or_path))
             keys = [key, f"{key}#original"]
         released = [_LOADED.pop(k) for k in keys if k in _LOADED]
     count = len(released)
@@ -367,9 +363,8 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     from transformers import AutoTokenizer
 
     from modelforge_nb.embedded import resolve_model
-    from modelforge_nb.runs import read_json
 
-    folder = _run_dir(run)
+    folder = run_folder(run)
     config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
     adapter = folder / "adapter"
     if config.adapter == "full" or not adapter.is_dir():

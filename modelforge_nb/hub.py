@@ -16,6 +16,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ModelForgeError, RunError
+from modelforge_nb.runs import read_json, run_folder
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -53,7 +54,6 @@ def model_card(run_dir: Path) -> str:
     """A model card: base model, task, method, config, data fingerprint, metrics, library."""
     from modelforge_nb._version import __version__
     from modelforge_nb.config.tasks import TASKS
-    from modelforge_nb.runs import read_json
     from modelforge_nb.tuner.events import read_events
 
     config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
@@ -108,7 +108,7 @@ def push_to_hub(
     ``endpoint`` points at another Hub deployment (default: huggingface.co or HF_ENDPOINT).
     """
     say = progress or (lambda _line: None)
-    run_dir = Path(getattr(run, "output_dir", run)).resolve()
+    run_dir = run_folder(run)
     if not _REPO_ID.match(repo_id or ""):
         raise ModelForgeError(
             "hub.bad_repo",

@@ -44,6 +44,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     partial.replace(path)
 
 
+def run_folder(run_or_path: Any) -> Path:
+    """The folder of a ``Run``, or of a path given instead (a run folder or a model folder)."""
+    return Path(getattr(run_or_path, "output_dir", run_or_path)).expanduser().resolve()
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from modelforge_nb.chat import generate
+from modelforge_nb.runs import read_json, run_folder
 
 
 class ChatWidget:
@@ -21,10 +22,9 @@ class ChatWidget:
 
     def __init__(self, run: Any, *, side_by_side: bool = False) -> None:
         from modelforge_nb.config.models import FinetuneConfig
-        from modelforge_nb.runs import read_json
 
         self.run = run
-        folder = getattr(run, "output_dir", run)
+        folder = run_folder(run)
         config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
         self.task = config.task
         defaults = config.generation

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelforge_nb.widgets.plot import Point, line_chart
+from modelforge_nb.widgets.plot import Downsampler, Point, line_chart
 
 SHOWN_METRICS = frozenset(
     {
@@ -45,6 +45,15 @@ class RunCurves:
     device: str | None = None
     _first: tuple[float, int] | None = None
     _last_time: float | None = None
+    _drawn: dict[str, Downsampler] = field(default_factory=dict)
+
+    def _keep(self, curve: list[Point], name: str, point: Point) -> None:
+        curve.append(point)
+        self._drawn.setdefault(name, Downsampler()).add(point)
+
+    def _drawable(self, name: str) -> list[Point]:
+        sampler = self._drawn.get(name)
+        return sampler.points() if sampler else []
 
     def apply(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -54,18 +63,20 @@ class RunCurves:
                 self.step = max(self.step, step)
                 self.total_steps = event.get("total_steps") or self.total_steps
                 if event.get("loss") is not None:
-                    self.loss.append((step, float(event["loss"])))
+                    self._keep(self.loss, "loss", (step, float(event["loss"])))
                 if event.get("learning_rate") is not None:
-                    self.learning_rate.append((step, float(event["learning_rate"])))
+                    point = (step, float(event["learning_rate"]))
+                    self._keep(self.learning_rate, "learning_rate", point)
                 if event.get("tokens_per_second"):
-                    self.tokens_per_second.append((step, float(event["tokens_per_second"])))
+                    point = (step, float(event["tokens_per_second"]))
+                    self._keep(self.tokens_per_second, "tokens_per_second", point)
                 stamp = float(event.get("time", time.time()))
                 if self._first is None or step < self._first[1]:
                     self._first = (stamp, step)
                 self._last_time = stamp
                 self.status = "running"
             elif kind == "eval" and event.get("eval_loss") is not None:
-                self.eval_loss.append((step, float(event["eval_loss"])))
+                self._keep(self.eval_loss, "eval_loss", (step, float(event["eval_loss"])))
             elif kind == "start":
                 self.status = "running"
                 self.device = event.get("device")
@@ -100,10 +111,11 @@ class RunCurves:
         return text
 
     def plots_html(self) -> str:
+        drawable = self._drawable
         charts = [
-            line_chart({"train": self.loss, "eval": self.eval_loss}, title="Loss"),
-            line_chart({"lr": self.learning_rate}, title="Learning rate"),
-            line_chart({"tokens/s": self.tokens_per_second}, title="Throughput (tokens/s)"),
+            line_chart({"train": drawable("loss"), "eval": drawable("eval_loss")}, title="Loss"),
+            line_chart({"lr": drawable("learning_rate")}, title="Learning rate"),
+            line_chart({"tokens/s": drawable("tokens_per_second")}, title="Throughput (tokens/s)"),
         ]
         cells = "".join(f'<div style="flex: 0 0 auto">{c}</div>' for c in charts)
         return f'<div style="display: flex; flex-wrap: wrap; gap: 8px">{cells}</div>'

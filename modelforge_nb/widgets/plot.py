@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from typing import Any
 
 Point = tuple[float, float]
 MAX_POINTS = 400
@@ -32,6 +33,64 @@ def downsample(points: Sequence[Point], limit: int = MAX_POINTS) -> list[Point]:
         out.extend(sorted({low, high}, key=lambda p: p[0]))
     out.append(points[-1])
     return out
+
+
+class Downsampler:
+    """A growing curve kept downsampled as its points arrive, for redraws that cost O(limit).
+
+    Points fill buckets of ``width`` points, each keeping its lowest and highest point; when
+    there are more than ``limit // 2`` buckets, neighbours merge and the width doubles. The
+    first and last points are always kept, so are spikes, and a redraw of a 100k-step run
+    reads a few hundred points instead of re-bucketing all of them.
+    """
+
+    def __init__(self, limit: int = MAX_POINTS) -> None:
+        self.limit = max(4, limit)
+        self.width = 1
+        self.buckets: list[list[Any]] = []  # [low, high, count]
+        self.first: Point | None = None
+        self.last: Point | None = None
+
+    def add(self, point: Point) -> None:
+        if not math.isfinite(point[1]):
+            return
+        if self.first is None:
+            self.first = point
+        self.last = point
+        if self.buckets and self.buckets[-1][2] < self.width:
+            bucket = self.buckets[-1]
+            if point[1] < bucket[0][1]:
+                bucket[0] = point
+            if point[1] > bucket[1][1]:
+                bucket[1] = point
+            bucket[2] += 1
+            return
+        self.buckets.append([point, point, 1])
+        if len(self.buckets) > (self.limit - 2) // 2:
+            self._merge()
+
+    def _merge(self) -> None:
+        merged: list[list[Any]] = []
+        for index in range(0, len(self.buckets), 2):
+            pair = self.buckets[index : index + 2]
+            low = min((b[0] for b in pair), key=lambda p: p[1])
+            high = max((b[1] for b in pair), key=lambda p: p[1])
+            merged.append([low, high, sum(b[2] for b in pair)])
+        self.buckets = merged
+        self.width *= 2
+
+    def points(self) -> list[Point]:
+        if self.first is None or self.last is None:
+            return []
+        out: list[Point] = [self.first]
+        for low, high, _count in self.buckets:
+            out.extend(sorted({low, high}, key=lambda p: p[0]))
+        out.append(self.last)
+        kept: list[Point] = []
+        for point in out:
+            if not kept or point != kept[-1]:
+                kept.append(point)
+        return kept
 
 
 def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
