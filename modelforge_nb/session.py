@@ -39,18 +39,21 @@ class Session:
 
         self._display(HTML(board.static_html()))
 
+    def _follow_in_background(self, board: Any) -> None:
+        board.follow_in_background()
+        if in_colab():
+            print(
+                f"Colab does not refresh widgets from the background: use "
+                f"%modelforge show {board.run.id} to follow it."
+            )
+
     def train(self, config: FinetuneConfig, *, detach: bool = False) -> Run:
         """Preflight, start, and show the dashboard; follow in the foreground unless detached."""
         run = self.workspace.finetune(config)
         board = self.dashboard(run)
         self._display(board.widget)
         if detach:
-            board.follow_in_background()
-            if in_colab():
-                print(
-                    f"Colab does not refresh widgets from the background: use "
-                    f"%modelforge show {run.id} to follow it."
-                )
+            self._follow_in_background(board)
         else:
             board.follow(on_end=self._leave_static_copy)
         return run
@@ -84,7 +87,7 @@ class Session:
                 return None
             board = self.dashboard(run)
             self._display(board.widget)
-            board.follow_in_background()
+            self._follow_in_background(board)
             return run
 
         form = ConfigForm(initial, on_train=start, hardware=hardware)

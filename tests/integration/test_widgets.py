@@ -158,3 +158,33 @@ def test_downsampling_keeps_shape_and_bounds_points() -> None:
     assert (50_000.0, 1e6) in kept, "a spike survives downsampling"
     svg = line_chart({"loss": points}, title="Loss")
     assert count_points(svg) <= MAX_POINTS
+
+
+def test_detached_training_returns_at_once_and_the_dashboard_keeps_up(
+    tmp_path: Path,
+    tiny_causal: Path,
+    tiny_data: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+    import types
+
+    from modelforge_nb.session import Session
+
+    session = Session(tmp_path / "home")
+    session._display = lambda *_objects: None  # type: ignore[method-assign]
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]), training=FAST)
+    run = session.train(config, detach=True)
+    assert run.status in {"queued", "running"}
+    assert "Colab" not in capsys.readouterr().out
+    board = session.dashboards[run.id]
+    assert run.wait(timeout=300) == "completed"
+    deadline = time.monotonic() + 10
+    while "completed" not in board.header.value and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "completed" in board.header.value and board.stop_button.disabled
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    second = session.train(config, detach=True)
+    assert f"%modelforge show {second.id}" in capsys.readouterr().out
+    assert second.wait(timeout=300) == "completed"
