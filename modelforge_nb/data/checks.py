@@ -218,9 +218,10 @@ def _check_rows(
             duplicates.append(line)
         else:
             seen[key] = line
-        if count_tokens is not None and max_tokens is not None:
+        if count_tokens is not None:
             tokens = count_tokens(example_text(data_format, row))
-            if tokens > max_tokens:
+            report.longest_tokens = max(report.longest_tokens or 0, tokens)
+            if max_tokens is not None and tokens > max_tokens:
                 too_long.append((line, tokens))
     if duplicates:
         report.warnings.append(
@@ -257,7 +258,7 @@ def check_rows(
     out = _Collector(report, max_errors)
     max_tokens = config.training.max_seq_length
     count_tokens: Callable[[str], int] | None = None
-    if tokenizer is not None and isinstance(max_tokens, int):
+    if tokenizer is not None:
 
         def count_tokens(text: str) -> int:
             return len(tokenizer(text, add_special_tokens=True)["input_ids"])

@@ -13,6 +13,14 @@ from typing import Any
 from modelforge_nb.config.tasks import DataFormat, Task
 
 PLAIN_PROMPT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+AUTO_LENGTH_CAP = 2048
+
+
+def auto_max_length(longest_tokens: int, model_max_length: int | None = None) -> int:
+    """What ``max_seq_length: auto`` means: the longest example plus room for the template,
+    rounded up to a multiple of 8, at most 2048 (or the model's own limit)."""
+    limit = min(AUTO_LENGTH_CAP, model_max_length or AUTO_LENGTH_CAP)
+    return int(min(limit, (longest_tokens + 32 + 7) // 8 * 8))
 
 
 def prompt_format_for(tokenizer: Any, task: Task) -> dict[str, str]:

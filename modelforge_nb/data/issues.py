@@ -52,6 +52,8 @@ class DatasetReport:
     data_format: str | None = None
     columns: list[str] = field(default_factory=list)
     errors_not_shown: int = 0
+    longest_tokens: int | None = None
+    """The longest example in tokens, when a tokenizer was given."""
 
     @property
     def ok(self) -> bool:

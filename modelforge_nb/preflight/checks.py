@@ -230,6 +230,16 @@ def _check_distributed(
         )
 
 
+def _sequence_length(config: FinetuneConfig, longest_tokens: int | None) -> int | None:
+    """The length the run will use: the config's, or for "auto" what the data gives."""
+    from modelforge_nb.data.format import auto_max_length
+
+    length = config.training.max_seq_length
+    if isinstance(length, int):
+        return length
+    return auto_max_length(longest_tokens) if longest_tokens else None
+
+
 def _variant(config: FinetuneConfig, change: dict[str, Any]) -> FinetuneConfig | None:
     data = config.model_dump()
     training = {**data["training"], **change.get("training", {})}
@@ -242,7 +252,11 @@ def _variant(config: FinetuneConfig, change: dict[str, Any]) -> FinetuneConfig |
 
 
 def _cheaper_settings(
-    config: FinetuneConfig, shape: ModelShape, hardware: HardwareInfo, budget: int
+    config: FinetuneConfig,
+    shape: ModelShape,
+    hardware: HardwareInfo,
+    budget: int,
+    longest_tokens: int | None = None,
 ) -> list[str]:
     """The cheapest changes, each re-estimated, that would make the run fit.
 
@@ -250,12 +264,14 @@ def _cheaper_settings(
     """
 
     def fits(candidate: FinetuneConfig | None) -> bool:
-        return (
-            candidate is not None and estimate_run(candidate, shape, hardware).peak_bytes <= budget
-        )
+        if candidate is None:
+            return False
+        length = _sequence_length(candidate, longest_tokens)
+        estimate = estimate_run(candidate, shape, hardware, sequence_length=length)
+        return estimate.peak_bytes <= budget
 
     training = config.training
-    seq = training.max_seq_length if isinstance(training.max_seq_length, int) else 512
+    seq = _sequence_length(config, longest_tokens) or 512
     steps: list[tuple[str, dict[str, Any]]] = []
     if not training.gradient_checkpointing:
         steps.append(
@@ -322,7 +338,8 @@ def _check_memory(
     if estimate.peak_bytes <= budget:
         return
     memory = "GPU memory" if hardware.has_cuda else "RAM"
-    fixes = _cheaper_settings(config, shape, hardware, budget)
+    longest = report.dataset.longest_tokens if report.dataset else None
+    fixes = _cheaper_settings(config, shape, hardware, budget, longest)
     hint = (
         ("It would fit with: " + "; or ".join(fixes) + ".")
         if fixes
@@ -516,7 +533,14 @@ def preflight(
                 "model",
             )
         )
-    estimate = estimate_run(config, shape, machine, download_bytes=download or 0, merge=merge)
+    estimate = estimate_run(
+        config,
+        shape,
+        machine,
+        sequence_length=_sequence_length(config, report.dataset.longest_tokens),
+        download_bytes=download or 0,
+        merge=merge,
+    )
     report.estimate = estimate
     _check_memory(config, shape, machine, report, estimate)
     _check_disk(config, report, estimate)

@@ -304,7 +304,9 @@ def estimate_run(
     if TASKS[config.task].kind != "span":
         activations += tokens * shape.vocab_size * 4 * 2  # fp32 logits and their gradient
     subtotal = weights + adapter + gradients + optimizer + activations
-    overhead = int(0.6 * GB + 0.1 * subtotal) if on_gpu else int(0.3 * GB + 0.05 * subtotal)
+    # CUDA context and allocator slack; on the CPU, the worker's imports (0.5 GB of RSS measured
+    # for torch, transformers, peft, trl and datasets)
+    overhead = int(0.6 * GB + 0.1 * subtotal) if on_gpu else int(0.5 * GB + 0.05 * subtotal)
     if config.adapter == "full":
         checkpoint = params * half + params * _OPTIMIZER_BYTES[training.optimizer]
         final = params * half

@@ -136,15 +136,15 @@ def _versions() -> dict[str, str]:
 def _max_length(
     config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: Any
 ) -> int:
-    """``max_seq_length``, or for "auto" the longest example (plus template room), ≤ 2048."""
+    """``max_seq_length``, or for "auto" the longest example (``auto_max_length``)."""
     if isinstance(config.training.max_seq_length, int):
         return config.training.max_seq_length
     from modelforge_nb.data.checks import example_text
+    from modelforge_nb.data.format import auto_max_length
 
     texts = [example_text(data_format, row) for row in rows]
-    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32) + 32
-    limit = min(2048, getattr(tokenizer, "model_max_length", 2048) or 2048)
-    return int(min(limit, (longest + 7) // 8 * 8))
+    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32)
+    return auto_max_length(longest, getattr(tokenizer, "model_max_length", None))
 
 
 def _load_model(

@@ -111,6 +111,27 @@ def test_an_unreachable_hub_model_outside_the_catalog_is_a_problem(
     assert problem.field == "model" and "someone/not-in-the-catalog" in str(problem)
 
 
+def test_auto_sequence_length_is_estimated_from_the_longest_example(
+    tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    from modelforge_nb.data.format import auto_max_length
+
+    auto = preflight(FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"])))
+    assert auto.dataset is not None and auto.estimate is not None
+    longest = auto.dataset.longest_tokens
+    assert longest is not None and 5 < longest < 200
+    assert auto.estimate.sequence_length == auto_max_length(longest) < 512
+    fixed = preflight(
+        FinetuneConfig(
+            model=str(tiny_causal),
+            dataset=str(tiny_data["sft"]),
+            training={"max_seq_length": 512},
+        )
+    )
+    assert fixed.estimate is not None and fixed.estimate.sequence_length == 512
+    assert fixed.estimate.activations_bytes > auto.estimate.activations_bytes
+
+
 def test_a_good_config_passes(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
     config = FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]))
     report = preflight(config)
