@@ -34,25 +34,43 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _print_progress(home: Path, done: threading.Event) -> None:
-    """Print the run's events as they land, the way the dashboard shows them."""
-    from modelforge_nb.tuner.events import read_events
-    from modelforge_nb.widgets.text import describe_event
+class _Progress:
+    """Prints the runs' events as they land, the way the dashboard shows them."""
 
-    offsets: dict[Path, int] = {}
-    while True:
-        finished = done.wait(0.5)
-        for log in sorted(home.glob("runs/*/events.jsonl")):
-            events, offsets[log] = read_events(log.parent, offsets.get(log, 0))
-            for event in events:
-                line = describe_event(event)
-                if line:
-                    print(f"    {line}", flush=True)
-        if finished:
-            return
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.offsets: dict[Path, int] = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def drain(self) -> None:
+        from modelforge_nb.tuner.events import read_events
+        from modelforge_nb.widgets.text import describe_event
+
+        with self.lock:
+            for log in sorted(self.home.glob("runs/*/events.jsonl")):
+                events, self.offsets[log] = read_events(log.parent, self.offsets.get(log, 0))
+                for event in events:
+                    line = describe_event(event)
+                    if line:
+                        print(f"    {line}", flush=True)
+
+    def _loop(self) -> None:
+        while not self.done.wait(0.5):
+            self.drain()
+        self.drain()
+
+    def __enter__(self) -> _Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
 
 
-def _execute(notebook_path: Path, out: Path) -> tuple[Any, str | None]:
+def _execute(notebook_path: Path, out: Path, progress: _Progress) -> tuple[Any, str | None]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -63,6 +81,7 @@ def _execute(notebook_path: Path, out: Path) -> tuple[Any, str | None]:
     def started(cell: Any, **_: Any) -> None:
         if cell.cell_type != "code":
             return
+        progress.drain()
         first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
         number = code_cells.index(cell) + 1
         print(f"  [{number}/{len(code_cells)}] {first[:80]}", flush=True)
@@ -129,14 +148,8 @@ def main(argv: list[str]) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     print(f"Running {args.notebook.name} headless in {out}", flush=True)
-    done = threading.Event()
-    follower = threading.Thread(target=_print_progress, args=(home, done), daemon=True)
-    follower.start()
-    try:
-        notebook, failure = _execute(args.notebook, out)
-    finally:
-        done.set()
-        follower.join(timeout=5)
+    with _Progress(home) as progress:
+        notebook, failure = _execute(args.notebook, out, progress)
     import nbformat
 
     executed = out / args.notebook.name

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     panel = sub.add_parser("panel", help="the main panel (the default)")
     panel.add_argument("task", nargs="?", default="text-generation")
+    panel.add_argument("--dataset", help="fill the form's dataset field")
+    panel.add_argument("--model", help="fill the form's model field (else the top recommendation)")
     return parser
 
 
@@ -97,7 +99,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
             return None
         command = args.command or "panel"
         if command == "panel" and not hasattr(args, "task"):
-            args.task = "text-generation"
+            args.task, args.dataset, args.model = "text-generation", None, None
         if command == "finetune" and not (cell and cell.strip()):
             print(
                 "%%modelforge finetune needs a YAML config in the cell body, for example:\n"
@@ -117,7 +119,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         display(*objects)
 
     def _panel(self, args: argparse.Namespace, _cell: str | None) -> Any:
-        self.session.main_panel(args.task)
+        self.session.main_panel(args.task, dataset=args.dataset, model=args.model)
 
     def _finetune(self, args: argparse.Namespace, cell: str | None) -> Any:
         from modelforge_nb.config.models import FinetuneConfig

@@ -68,7 +68,11 @@ class Session:
             self._leave_static_copy(board)
         return board
 
-    def main_panel(self, task: str = "text-generation") -> Any:
+    def main_panel(
+        self, task: str = "text-generation", *, dataset: str | None = None, model: str | None = None
+    ) -> Any:
+        """Hardware, recommendations and the config form, filled from the top recommendation
+        and ``dataset`` / ``model`` when given. Returns the form."""
         import ipywidgets as widgets
 
         from modelforge_nb.preflight import detect_hardware, recommend
@@ -78,6 +82,7 @@ class Session:
         hardware = detect_hardware()
         picks = recommend(task, hardware)
         initial = picks[0].config_fields() if picks else {"task": task}
+        initial.update({k: v for k, v in {"dataset": dataset, "model": model}.items() if v})
 
         def start(config: FinetuneConfig) -> Run | None:
             try:

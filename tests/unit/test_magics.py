@@ -72,3 +72,18 @@ def test_chat_and_push_need_a_known_run(
     assert "There is no run 'some-run'" in capsys.readouterr().out
     magics.modelforge("push some-run me/model")
     assert "There is no run 'some-run'" in capsys.readouterr().out
+
+
+def test_panel_can_be_filled_with_a_dataset_and_a_model(
+    magics: ModelForgeMagics, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"input": "a", "output": "b"}\n', encoding="utf-8")
+    form = magics.session.main_panel(dataset=str(data), model="HuggingFaceTB/SmolLM2-360M-Instruct")
+    assert form.controls["dataset"].widget.value == str(data)
+    assert form.controls["dataset"].message.value == ""
+    assert form.controls["model"].widget.value == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    empty = magics.session.main_panel()
+    assert "Field required" in empty.controls["dataset"].message.value
+    magics.modelforge(f"panel --dataset {data}")
+    assert "error" not in capsys.readouterr().out
