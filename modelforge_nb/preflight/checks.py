@@ -230,16 +230,6 @@ def _check_distributed(
         )
 
 
-def _sequence_length(config: FinetuneConfig, longest_tokens: int | None) -> int | None:
-    """The length the run will use: the config's, or for "auto" what the data gives."""
-    from modelforge_nb.data.format import auto_max_length
-
-    length = config.training.max_seq_length
-    if isinstance(length, int):
-        return length
-    return auto_max_length(longest_tokens) if longest_tokens else None
-
-
 def _variant(config: FinetuneConfig, change: dict[str, Any]) -> FinetuneConfig | None:
     data = config.model_dump()
     training = {**data["training"], **change.get("training", {})}
@@ -256,7 +246,8 @@ def _cheaper_settings(
     shape: ModelShape,
     hardware: HardwareInfo,
     budget: int,
-    longest_tokens: int | None = None,
+    estimate: Estimate,
+    longest_tokens: int | None,
 ) -> list[str]:
     """The cheapest changes, each re-estimated, that would make the run fit.
 
@@ -266,12 +257,11 @@ def _cheaper_settings(
     def fits(candidate: FinetuneConfig | None) -> bool:
         if candidate is None:
             return False
-        length = _sequence_length(candidate, longest_tokens)
-        estimate = estimate_run(candidate, shape, hardware, sequence_length=length)
-        return estimate.peak_bytes <= budget
+        variant = estimate_run(candidate, shape, hardware, longest_tokens=longest_tokens)
+        return variant.peak_bytes <= budget
 
     training = config.training
-    seq = _sequence_length(config, longest_tokens) or 512
+    seq = estimate.sequence_length
     steps: list[tuple[str, dict[str, Any]]] = []
     if not training.gradient_checkpointing:
         steps.append(
@@ -339,7 +329,7 @@ def _check_memory(
         return
     memory = "GPU memory" if hardware.has_cuda else "RAM"
     longest = report.dataset.longest_tokens if report.dataset else None
-    fixes = _cheaper_settings(config, shape, hardware, budget, longest)
+    fixes = _cheaper_settings(config, shape, hardware, budget, estimate, longest)
     hint = (
         ("It would fit with: " + "; or ".join(fixes) + ".")
         if fixes
@@ -537,7 +527,7 @@ def preflight(
         config,
         shape,
         machine,
-        sequence_length=_sequence_length(config, report.dataset.longest_tokens),
+        longest_tokens=report.dataset.longest_tokens,
         download_bytes=download or 0,
         merge=merge,
     )

@@ -263,18 +263,25 @@ def estimate_run(
     shape: ModelShape,
     hardware: HardwareInfo,
     *,
-    sequence_length: int | None = None,
+    longest_tokens: int | None = None,
     download_bytes: int = 0,
     merge: bool = False,
 ) -> Estimate:
-    """Peak memory and disk for ``config`` on ``hardware``, broken down by term."""
+    """Peak memory and disk for ``config`` on ``hardware``, broken down by term.
+
+    ``longest_tokens`` (the data's longest example) is what ``max_seq_length: auto`` resolves
+    from, as in the worker; without it "auto" is taken as 512 tokens.
+    """
+    from modelforge_nb.data.format import auto_max_length
+
     training = config.training
     precision = resolve_precision(training.precision, hardware)
     on_gpu = hardware.has_cuda
     half = 2 if precision in {"bf16", "fp16"} else 4
-    seq = sequence_length or (
-        training.max_seq_length if isinstance(training.max_seq_length, int) else _AUTO_SEQUENCE
-    )
+    if isinstance(training.max_seq_length, int):
+        seq = training.max_seq_length
+    else:
+        seq = auto_max_length(longest_tokens) if longest_tokens else _AUTO_SEQUENCE
     params = shape.params
     embedding_params = params - shape.linear_params
     if config.adapter == "full":
