@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
@@ -38,3 +39,26 @@ def finished_and_live(home: Path, model: Path, data: Path) -> Iterator[dict[str,
         yield {"done": done, "live": live}
     finally:
         live.stop(wait=True, timeout=120)
+
+
+def greedy_answer(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    max_new_tokens: int,
+    skip_special_tokens: bool = False,
+) -> str:
+    """A model's greedy answer to one user turn, through its chat template, without our code."""
+    import torch
+
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    new = output[0][inputs["input_ids"].shape[1] :]
+    return str(tokenizer.decode(new, skip_special_tokens=skip_special_tokens))

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 from fake_hub import fake_hub
+from run_helpers import greedy_answer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from modelforge_nb.chat import generate, merge, unload
@@ -164,15 +164,7 @@ def test_merged_model_loads_alone_and_answers_the_same(
     tokenizer = AutoTokenizer.from_pretrained(merged)
     assert list(merged.glob("*.safetensors")) and not list(merged.glob("*.bin"))
     prompt = "What colour is the Zephyr kettle?"
-    inputs = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
-    )
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    text = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    text = greedy_answer(model, tokenizer, prompt, max_new_tokens=12, skip_special_tokens=True)
     assert text.strip() == generate(run, prompt, temperature=0, max_new_tokens=12)
 
 

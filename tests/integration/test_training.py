@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from run_helpers import greedy_answer
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from modelforge_nb.config import FinetuneConfig
@@ -77,18 +77,6 @@ def _assert_learned(run: Run) -> None:
     assert losses[-1] < losses[0] * 0.95, losses
 
 
-def _greedy(model: Any, tokenizer: Any, prompt: str) -> str:
-    inputs = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
-    )
-    with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    return str(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :]))
-
-
 def test_sft_lora_learns_and_the_adapter_changes_the_output(
     runs: dict[str, Run], tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
@@ -105,9 +93,9 @@ def test_sft_lora_learns_and_the_adapter_changes_the_output(
     tokenizer = AutoTokenizer.from_pretrained(adapter)
     base = AutoModelForCausalLM.from_pretrained(tiny_causal)
     prompt = json.loads(tiny_data["sft"].read_text().splitlines()[0])["input"]
-    before = _greedy(base, tokenizer, prompt)
+    before = greedy_answer(base, tokenizer, prompt, max_new_tokens=8)
     tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_causal), adapter)
-    assert _greedy(tuned, tokenizer, prompt) != before
+    assert greedy_answer(tuned, tokenizer, prompt, max_new_tokens=8) != before
     metrics = run.metrics
     assert metrics["global_step"] == FAST["max_steps"]
     assert metrics["perplexity"] > 1 and metrics["eval_loss"] > 0
