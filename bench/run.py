@@ -1,10 +1,15 @@
 """``make bench``: measure what the notebook layer costs, and write bench/RESULTS.md.
 
 - Overhead: the same tiny model, data, seed and hyperparameters trained by a plain trl
-  script and by ``modelforge_nb`` with a dashboard attached, interleaved over repeats.
-- UI cost: plot redraw time by curve length, widget messages per second during a run
-  that logs every step, bytes the dashboard adds to a saved notebook.
-- Preflight: latency, and the parameter-count error against loaded models.
+  script and by ``modelforge_nb`` with a dashboard attached, interleaved over repeats. Both
+  sides record their effective training arguments, adapter config, model and tokenized data
+  (``modelforge_nb.tuner.effective``); if anything but paths and logging targets differs,
+  the bench prints the differences and reports no ratio. Peak memory of both sides.
+- UI cost: the cost of a live redraw (one new point taken in, all plots drawn again) by
+  curve length, widget messages during a run that logs every step, bytes the dashboard adds
+  to a saved notebook.
+- Preflight: latency, and its memory estimate against the probe's measured peak and the
+  real run's peak for the same config.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.tuner.effective import FILE_NAME as EFFECTIVE_FILE
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BENCH = Path(__file__).resolve().parent
 COMMAND = "make bench"
-STEPS = 60
-REPEATS = 3
+STEPS = int(os.environ.get("MODELFORGE_BENCH_STEPS", "60"))
+REPEATS = int(os.environ.get("MODELFORGE_BENCH_REPEATS", "3"))
 WARMUP_STEPS = 5
 
 
@@ -35,7 +42,11 @@ def _steady(times: dict[int, float]) -> float:
     return statistics.median(gaps)
 
 
-def plain(model: Path, data: Path, work: Path, seed: int) -> tuple[float, float]:
+class NotLikeForLike(Exception):
+    """The two sides did not train the same thing; no ratio may be reported."""
+
+
+def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
     out = work / f"plain-{seed}-{time.time_ns()}"
     out.mkdir()
     start = time.time()
@@ -52,16 +63,20 @@ def plain(model: Path, data: Path, work: Path, seed: int) -> tuple[float, float]
         check=True,
         capture_output=True,
     )
-    times = {int(k): v for k, v in json.loads((out / "timings.json").read_text()).items()}
-    return _steady(times), min(times.values()) - start
+    record = json.loads((out / "timings.json").read_text())
+    times = {int(k): v for k, v in record["times"].items()}
+    return {
+        "step": _steady(times),
+        "start": min(times.values()) - start,
+        "peak": record["peak_memory_bytes"],
+        "effective": json.loads((out / EFFECTIVE_FILE).read_text()),
+    }
 
 
-def modelforge(model: Path, data: Path, work: Path, seed: int) -> tuple[float, float, int]:
+def bench_config(model: Path, data: Path, seed: int) -> Any:
     from modelforge_nb.config import FinetuneConfig
-    from modelforge_nb.runs import Workspace
-    from modelforge_nb.widgets.dashboard import Dashboard
 
-    config = FinetuneConfig(
+    return FinetuneConfig(
         model=str(model),
         dataset=str(data),
         lora={"r": 16, "alpha": 32, "dropout": 0.05},
@@ -76,68 +91,93 @@ def modelforge(model: Path, data: Path, work: Path, seed: int) -> tuple[float, f
             "max_seq_length": 256,
         },
     )
+
+
+def modelforge(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
+    from modelforge_nb.runs import Workspace
+    from modelforge_nb.widgets.dashboard import Dashboard
+
     start = time.time()
-    run = Workspace(work / "home").finetune(config)
+    run = Workspace(work / "home").finetune(bench_config(model, data, seed))
     board = Dashboard(run)
     sent: list[Any] = []
     board.plots.observe(sent.append, names="value")
     board.follow(poll=0.05)
+    if run.status != "completed":
+        raise RuntimeError(f"the modelforge_nb run ended {run.status}: {run.error}")
     logs = {int(e["step"]): float(e["time"]) for e in run.history if e["type"] == "log"}
-    return _steady(logs), min(logs.values()) - start, len(sent)
+    return {
+        "step": _steady(logs),
+        "start": min(logs.values()) - start,
+        "peak": run.metrics["peak_memory_bytes"],
+        "messages": len(sent),
+        "effective": json.loads((run.output_dir / EFFECTIVE_FILE).read_text()),
+    }
 
 
 def overhead(work: Path) -> dict[str, Any]:
     from modelforge_nb import tiny
+    from modelforge_nb.tuner.effective import differences
 
     model = tiny.build_causal_lm(work / "model")
     data = tiny.write_datasets(work / "data")["sft"]
-    plain_steps, plain_start, mf_steps, mf_start, messages = [], [], [], [], []
+    sides: dict[str, list[dict[str, Any]]] = {"plain": [], "modelforge": []}
     for repeat in range(REPEATS):
         seed = 42 + repeat
-        for name in ("plain", "modelforge") if repeat % 2 == 0 else ("modelforge", "plain"):
-            if name == "plain":
-                step, first = plain(model, data, work, seed)
-                plain_steps.append(step)
-                plain_start.append(first)
-            else:
-                step, first, sent = modelforge(model, data, work, seed)
-                mf_steps.append(step)
-                mf_start.append(first)
-                messages.append(sent)
+        order = ("plain", "modelforge") if repeat % 2 == 0 else ("modelforge", "plain")
+        for name in order:
+            side = plain if name == "plain" else modelforge
+            sides[name].append(side(model, data, work, seed))
+        diff = differences(sides["plain"][-1]["effective"], sides["modelforge"][-1]["effective"])
+        if diff:
+            raise NotLikeForLike("\n".join(diff))
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in sides[name])
+
     return {
-        "plain_step": statistics.median(plain_steps),
-        "mf_step": statistics.median(mf_steps),
-        "ratio": statistics.median(mf_steps) / statistics.median(plain_steps),
-        "plain_start": statistics.median(plain_start),
-        "mf_start": statistics.median(mf_start),
-        "plot_messages": statistics.median(messages),
+        "plain_step": median("plain", "step"),
+        "mf_step": median("modelforge", "step"),
+        "ratio": median("modelforge", "step") / median("plain", "step"),
+        "plain_start": median("plain", "start"),
+        "mf_start": median("modelforge", "start"),
+        "plain_peak": median("plain", "peak"),
+        "mf_peak": median("modelforge", "peak"),
+        "plot_messages": median("modelforge", "messages"),
+        "effective": sides["modelforge"][-1]["effective"],
+        "model": model,
+        "data": data,
+    }
+
+
+def _log_event(step: int, total: int) -> dict[str, Any]:
+    return {
+        "type": "log",
+        "step": step,
+        "loss": 5 / (1 + step) + (step % 7) * 0.01,
+        "learning_rate": 1e-3,
+        "tokens_per_second": 1000 + step % 50,
+        "time": float(step),
+        "total_steps": total,
     }
 
 
 def ui_cost() -> dict[str, Any]:
+    """A live redraw: take in the newest point, then draw every plot again."""
     from modelforge_nb.widgets.curves import RunCurves
     from modelforge_nb.widgets.plot import count_points
 
     out: dict[str, Any] = {}
     for points in (1_000, 10_000, 100_000):
+        total = points + 10
         curves = RunCurves()
-        curves.apply(
-            [
-                {
-                    "type": "log",
-                    "step": i,
-                    "loss": 5 / (1 + i) + (i % 7) * 0.01,
-                    "learning_rate": 1e-3,
-                    "tokens_per_second": 1000 + i % 50,
-                    "time": float(i),
-                    "total_steps": points,
-                }
-                for i in range(1, points + 1)
-            ]
-        )
+        started = time.perf_counter()
+        curves.apply([_log_event(i, total) for i in range(1, points + 1)])
+        out[f"ingest_{points}"] = time.perf_counter() - started
         timings = []
-        for _ in range(5):
+        for extra in range(1, 6):
             started = time.perf_counter()
+            curves.apply([_log_event(points + extra, total)])
             svg = curves.plots_html()
             timings.append(time.perf_counter() - started)
         out[f"redraw_{points}"] = statistics.median(timings)
@@ -148,55 +188,57 @@ def ui_cost() -> dict[str, Any]:
     return out
 
 
-def preflight_figures(work: Path) -> dict[str, Any]:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from modelforge_nb import tiny
-    from modelforge_nb.config import FinetuneConfig
+def estimate_against_measured(config: Any) -> dict[str, Any]:
+    """Preflight's peak-memory estimate, the probe's measured peak, for one config."""
     from modelforge_nb.preflight import preflight
-    from modelforge_nb.preflight.estimate import model_shape, read_model_config
 
-    model = tiny.build_causal_lm(work / "pf-model")
-    data = tiny.write_datasets(work / "pf-data")["sft"]
-    config = FinetuneConfig(model=str(model), dataset=str(data))
+    report = preflight(config, probe=True)
+    if report.estimate is None or not report.probe or "probe_peak_bytes" not in report.probe:
+        raise RuntimeError(f"preflight gave no estimate or probe:\n{report.summary()}")
+    return {
+        "estimate": report.estimate.peak_bytes,
+        "probe": int(report.probe["probe_peak_bytes"]),
+        "device": report.probe.get("probe_device"),
+    }
+
+
+def preflight_figures(over: dict[str, Any]) -> dict[str, Any]:
+    from modelforge_nb import examples
+    from modelforge_nb.config import FinetuneConfig
+    from modelforge_nb.embedded import prepare_embedded
+    from modelforge_nb.preflight import preflight
+
+    config = bench_config(over["model"], over["data"], seed=42)
     preflight(config)
     timings = []
     for _ in range(5):
         started = time.perf_counter()
         preflight(config)
         timings.append(time.perf_counter() - started)
-    embedded = FinetuneConfig(model="modelforge:smollm2-135m-instruct", dataset=str(data))
+    # The quickstart notebook's run (01_quickstart.ipynb).
+    embedded = FinetuneConfig(
+        model="modelforge:smollm2-135m-instruct",
+        dataset=str(examples.ZEPHYR_TRAIN),
+        lora={"r": 16, "alpha": 32, "dropout": 0.0},
+        training={
+            "max_steps": 20,
+            "batch_size": 8,
+            "grad_accum": 1,
+            "learning_rate": 3e-3,
+            "warmup_ratio": 0.05,
+            "logging_steps": 2,
+            "save_steps": 1000,
+        },
+    )
+    prepare_embedded()  # as the quickstart does before its preflight
     started = time.perf_counter()
     preflight(embedded)
     embedded_time = time.perf_counter() - started
-    errors = {}
-    shapes = {
-        "tiny llama": read_model_config(str(model)),
-        "qwen2 (config only)": {
-            "model_type": "qwen2",
-            "hidden_size": 64,
-            "intermediate_size": 200,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "vocab_size": 1200,
-        },
-        "gpt2 (config only)": {
-            "model_type": "gpt2",
-            "n_embd": 64,
-            "n_layer": 3,
-            "n_head": 4,
-            "vocab_size": 900,
-        },
-    }
-    for name, cfg in shapes.items():
-        estimated = model_shape(cfg, "text-generation").params
-        loaded = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg)).num_parameters()
-        errors[name] = (estimated - loaded) / loaded
     return {
         "local_ms": statistics.median(timings) * 1000,
         "embedded_ms": embedded_time * 1000,
-        "param_errors": errors,
+        "tiny": {**estimate_against_measured(config), "run": over["mf_peak"]},
+        "smollm2": estimate_against_measured(embedded),
     }
 
 
@@ -207,33 +249,55 @@ def versions() -> str:
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
+def _gb(value: float) -> str:
+    return f"{value / 1e9:.2f}"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="modelforge-bench-") as tmp:
         work = Path(tmp)
         print("overhead: plain trl vs modelforge_nb with a dashboard ...", flush=True)
-        over = overhead(work)
-        print(json.dumps(over, indent=1), flush=True)
+        try:
+            over = overhead(work)
+        except NotLikeForLike as error:
+            print(
+                "The two sides did not train the same thing, so no ratio is reported.\n"
+                f"Effective differences (plain trl != modelforge_nb):\n{error}",
+                file=sys.stderr,
+            )
+            return 1
+        effective = over.pop("effective")
+        print(json.dumps({k: v for k, v in over.items() if k not in {"model", "data"}}, indent=1))
         ui = ui_cost()
         print(json.dumps(ui, indent=1), flush=True)
-        pf = preflight_figures(work)
+        print("preflight: estimate against the probe's measured peak ...", flush=True)
+        pf = preflight_figures(over)
         print(json.dumps(pf, indent=1), flush=True)
+    arguments = effective["arguments"]
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU"
     )
+    tiny, smol = pf["tiny"], pf["smollm2"]
     rows = [
         ("Steady-state s/step, plain trl script", f"{over['plain_step']:.4f}"),
         ("Steady-state s/step, modelforge_nb + dashboard", f"{over['mf_step']:.4f}"),
-        ("Ratio (target ≤ 1.03)", f"{over['ratio']:.3f}"),
+        ("Ratio, modelforge_nb / plain trl (same effective arguments)", f"{over['ratio']:.3f}"),
         ("Call to first step, plain trl script (s)", f"{over['plain_start']:.2f}"),
         ("Call to first step, modelforge_nb (s)", f"{over['mf_start']:.2f}"),
-        ("Start-up overhead (target < 2 s)", f"{over['mf_start'] - over['plain_start']:+.2f}"),
+        ("Start-up overhead (s)", f"{over['mf_start'] - over['plain_start']:+.2f}"),
+        ("Peak RSS, plain trl script (GB)", _gb(over["plain_peak"])),
+        ("Peak RSS, modelforge_nb worker (GB)", _gb(over["mf_peak"])),
         (
             f"Plot updates sent during a {STEPS}-step run logging every step",
             f"{over['plot_messages']:.0f}",
         ),
         (
-            "Plot redraw at 1k / 10k / 100k points (ms)",
+            "Live redraw (one new point, all plots) at 1k / 10k / 100k points (ms)",
             " / ".join(f"{ui[f'redraw_{n}'] * 1000:.1f}" for n in (1_000, 10_000, 100_000)),
+        ),
+        (
+            "Taking in 1k / 10k / 100k logged steps at once (ms)",
+            " / ".join(f"{ui[f'ingest_{n}'] * 1000:.1f}" for n in (1_000, 10_000, 100_000)),
         ),
         (
             "Points drawn at 1k / 10k / 100k",
@@ -245,10 +309,14 @@ def main() -> int:
         ),
         ("Preflight latency, local tiny model (ms, warm)", f"{pf['local_ms']:.1f}"),
         ("Preflight latency, embedded SmolLM2 (ms)", f"{pf['embedded_ms']:.1f}"),
-    ]
-    rows += [
-        (f"Parameter-count error, {name}", f"{error:+.2%}")
-        for name, error in pf["param_errors"].items()
+        (
+            "Tiny model: preflight estimate / probe peak / whole-run peak (GB)",
+            f"{_gb(tiny['estimate'])} / {_gb(tiny['probe'])} / {_gb(tiny['run'])}",
+        ),
+        (
+            "Quickstart SmolLM2 run: preflight estimate / probe peak (GB)",
+            f"{_gb(smol['estimate'])} / {_gb(smol['probe'])}",
+        ),
     ]
     lines = [
         "# Benchmarks",
@@ -258,6 +326,22 @@ def main() -> int:
         f"Overhead runs: tiny Llama model, LoRA r=16, batch 8, {STEPS} steps, logging every "
         f"step, {REPEATS} interleaved repeats per side, medians; steady state skips the first "
         f"{WARMUP_STEPS} steps.",
+        "",
+        "Like for like: both sides recorded their effective training arguments, LoRA config, "
+        "model and tokenized training data (`modelforge_nb/tuner/effective.py`), and every "
+        "pair was identical but for output paths and logging targets; otherwise the bench "
+        "stops without a ratio. Among them: "
+        + ", ".join(
+            f"`{k}={arguments.get(k)}`"
+            for k in ("gradient_checkpointing", "optim", "learning_rate", "max_length", "seed")
+        )
+        + f", {effective['model']['trainable']:,} trainable of "
+        f"{effective['model']['parameters']:,} parameters, "
+        f"{effective['train_data']['rows']} training rows with data hash "
+        f"`{effective['train_data']['sha256']}`.",
+        "",
+        "Memory: peak RSS of the training process on the CPU (loading included). The probe is "
+        "`preflight(config, probe=True)`: two real steps on the longest batch.",
         "",
         "| figure | value | command |",
         "| --- | --- | --- |",

@@ -105,9 +105,7 @@ def _load(run_or_path: Any) -> LoadedModel:
     model = _from_pretrained(task.auto_class, base, trust)
     has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
     if has_adapter:
-        from peft import PeftModel
-
-        model = _load_adapter(PeftModel, model, weights)
+        model = _load_adapter(_peft_model_class(), model, weights)
     model.eval()
     loaded = LoadedModel(
         key, model, tokenizer, task.name, prompt_format, has_adapter, generation, original, trust
@@ -115,6 +113,15 @@ def _load(run_or_path: Any) -> LoadedModel:
     with _LOCK:
         _LOADED[key] = loaded
     return loaded
+
+
+def _peft_model_class() -> Any:
+    from modelforge_nb.optional import quiet_cpu_accelerators
+
+    quiet_cpu_accelerators()
+    from peft import PeftModel
+
+    return PeftModel
 
 
 def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
@@ -359,10 +366,11 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     """
     import torch
     import transformers
-    from peft import PeftModel
     from transformers import AutoTokenizer
 
     from modelforge_nb.embedded import resolve_model
+
+    peft_model = _peft_model_class()
 
     folder = run_folder(run)
     config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
@@ -381,7 +389,7 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     base = getattr(transformers, task.auto_class).from_pretrained(
         resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
     )
-    merged = _load_adapter(PeftModel, base, adapter).merge_and_unload()
+    merged = _load_adapter(peft_model, base, adapter).merge_and_unload()
     target = Path(output_dir) if output_dir else folder / "merged"
     partial = target.with_name(target.name + ".partial")
     merged.save_pretrained(partial)

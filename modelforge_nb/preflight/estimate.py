@@ -202,6 +202,8 @@ def _shape(config_json: str, auto_class: str) -> ModelShape:
     config = AutoConfig.for_model(**data)
     with torch.device("meta"):
         model = getattr(transformers, auto_class).from_config(config)
+    # Some transformers releases (5.0) leave tied embeddings untied on the meta device.
+    model.tie_weights()
     unique = {id(p): p for p in model.parameters()}
     output = model.get_output_embeddings()
     linear_params = lora_units = 0

@@ -36,6 +36,9 @@ def quantization_config(config: FinetuneConfig, precision: str) -> Any:
         return None
     from transformers import BitsAndBytesConfig
 
+    from modelforge_nb.optional import require
+
+    require("bitsandbytes", "QLoRA", field="adapter")
     quant = config.quantization
     compute = quant.compute_dtype if quant.compute_dtype != "auto" else _DTYPES[precision]
     if quant.bits == 8:

@@ -172,28 +172,14 @@ def _load_model(
     return model
 
 
-def _model_card(config: FinetuneConfig, metrics: dict[str, Any]) -> str:
-    from modelforge_nb._version import __version__
-
-    task = TASKS[config.task]
-    lines = [
-        "---",
-        f"base_model: {config.model}",
-        f"pipeline_tag: {task.pipeline}",
-        "library_name: " + ("peft" if config.adapter != "full" else "transformers"),
-        "tags: [modelforge-nb, " + config.method + ", " + config.adapter + "]",
-        "---",
-        "",
-        f"# Fine-tuned {Path(config.model).name}",
-        "",
-        f"Trained with modelforge-nb {__version__}: task `{config.task}`, method "
-        f"`{config.method}`, adapter `{config.adapter}`.",
-        "",
-        "## Final metrics",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in sorted(metrics.items()) if isinstance(v, int | float)]
-    return "\n".join(lines) + "\n"
+def _numbers(values: dict[str, Any]) -> dict[str, float | int]:
+    """The numeric entries of a metrics dict; 0-d tensors and numpy scalars become numbers."""
+    out: dict[str, float | int] = {}
+    for key, value in values.items():
+        number = value.item() if hasattr(value, "item") else value
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            out[key] = number
+    return out
 
 
 def _summaries(
@@ -263,16 +249,10 @@ def _probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig
 
 def _probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]:
     """Peak memory and seconds per step of the probe, from the trainer's own events."""
-    import resource
-
+    from modelforge_nb.tuner.effective import peak_memory_bytes
     from modelforge_nb.tuner.events import read_events
 
-    if on_gpu:
-        import torch
-
-        peak = int(torch.cuda.max_memory_allocated())
-    else:
-        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    peak = peak_memory_bytes(on_gpu)
     logs = [e for e in read_events(run_dir)[0] if e["type"] == "log"]
     times = {int(e["step"]): float(e["time"]) for e in logs}
     if 1 in times and PROBE_STEPS in times:
@@ -327,15 +307,18 @@ def train(
     )
     max_length = _max_length(config, tokenizer, data.train, data.data_format)
     checkpoint = last_complete_checkpoint(run_dir) if resume else None
+    start_facts = {
+        "data_hash": _data_hash([config.dataset, config.eval_dataset]),
+        "rows": len(data.train),
+        "eval_rows": len(data.eval or []),
+    }
     if state is not None:
         write_json_atomic(run_dir / "prompt_format.json", prompt_format)
         append_event(
             run_dir,
             "start",
             versions=_versions(),
-            data_hash=_data_hash([config.dataset, config.eval_dataset]),
-            rows=len(data.train),
-            eval_rows=len(data.eval or []),
+            **start_facts,
             max_length=max_length,
             precision=precision,
             device="cuda" if on_gpu else "cpu",
@@ -411,19 +394,35 @@ def train(
                 processing_class=tokenizer,
                 callbacks=callbacks,
             )
+    if state is not None:
+        from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments
+
+        write_json_atomic(run_dir / FILE_NAME, effective_arguments(trainer))
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if probe:
         return Outcome(stopped=False, metrics=_probe_measure(run_dir, on_gpu, started))
     if stop.stopped:
         return Outcome(stopped=True)
+    from modelforge_nb.tuner.effective import peak_memory_bytes
+
     metrics: dict[str, Any] = {
         "train_loss": result.training_loss,
         "global_step": trainer.state.global_step,
+        # Peak of this process so far: loading and training, before evaluation and saving.
+        "peak_memory_bytes": peak_memory_bytes(on_gpu),
     }
     if eval_examples:
-        evaluation = trainer.evaluate()
-        metrics.update({k: v for k, v in evaluation.items() if isinstance(v, int | float)})
+        evaluation = _numbers(trainer.evaluate())
+        # Some trainers (trl's DPO in some releases) put their metrics only into the log
+        # call, which the event callback recorded as the last eval event.
+        from modelforge_nb.tuner.events import read_events
+
+        events = read_events(run_dir)[0]
+        logged: dict[str, Any] = next((e for e in reversed(events) if e["type"] == "eval"), {})
+        extra = {k: v for k, v in logged.items() if k.startswith("eval_")}
+        evaluation = {**_numbers(extra), **evaluation}
+        metrics.update(evaluation)
         from modelforge_nb.tuner.metrics import perplexity
 
         if task.kind == "causal" and config.method == "sft":
@@ -440,7 +439,10 @@ def train(
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))
         tokenizer.save_pretrained(str(partial))
-        (partial / "README.md").write_text(_model_card(config, metrics), encoding="utf-8")
+        from modelforge_nb.card import build_model_card
+
+        card = build_model_card(config, metrics, title=run_dir.name, start=start_facts)
+        (partial / "README.md").write_text(str(card), encoding="utf-8")
         # A pickle: never shipped beside the safetensors weights.
         (partial / "training_args.bin").unlink(missing_ok=True)
         partial.replace(final)
@@ -459,6 +461,9 @@ def main(argv: list[str]) -> int:
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from modelforge_nb.optional import quiet_cpu_accelerators
+
+    quiet_cpu_accelerators()
     main_process = int(os.environ.get("RANK", "0")) == 0
     flag = threading.Event()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -31,8 +32,11 @@ _STATUS_COLORS = {
 class Dashboard:
     """A run's dashboard; ``widget`` is what the notebook displays."""
 
-    def __init__(self, run: Run, *, min_interval: float = 0.3) -> None:
+    def __init__(
+        self, run: Run, *, min_interval: float = 0.3, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.run = run
+        self.clock = clock
         self.curves = RunCurves()
         self.min_interval = min_interval
         self.interval = min_interval
@@ -92,14 +96,13 @@ class Dashboard:
     def update(self, *, force: bool = False) -> bool:
         """Read new events; redraw if enough time has passed. Returns whether it redrew."""
         self._read()
-        now = time.monotonic()
+        now = self.clock()
         if not force and now - self._last_draw < self.interval:
             return False
-        started = time.perf_counter()
         self._draw()
-        spent = time.perf_counter() - started
+        spent = self.clock() - now
         self.interval = max(self.min_interval, 4 * spent)
-        self._last_draw = time.monotonic()
+        self._last_draw = self.clock()
         self.redraws += 1
         return True
 

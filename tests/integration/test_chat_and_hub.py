@@ -170,10 +170,21 @@ def test_merged_model_loads_alone_and_answers_the_same(
 
 @pytest.fixture
 def online(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The suite runs with HF_HUB_OFFLINE=1; the stand-in Hub lives on 127.0.0.1."""
+    """The suite runs with HF_HUB_OFFLINE=1; the stand-in Hub lives on 127.0.0.1.
+
+    It serves the LFS protocol, not Xet, so the client is told to take the LFS path.
+    """
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+
+
+def _card_metadata(card: str) -> dict[str, object]:
+    import yaml
+
+    assert card.startswith("---\n")
+    return dict(yaml.safe_load(card.split("---", 2)[1]))
 
 
 def test_push_sends_the_adapter_and_card_and_the_token_goes_nowhere_else(
@@ -188,10 +199,15 @@ def test_push_sends_the_adapter_and_card_and_the_token_goes_nowhere_else(
     files = hub.files["someone/tiny-sft"]
     assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= set(files)
     assert not [name for name in files if name.endswith((".bin", ".pt", ".pth"))]
+    # Binary weights reach the Hub through LFS, as the real Hub requires.
+    assert ("someone/tiny-sft", "adapter_model.safetensors") in hub.lfs_files
     card = files["README.md"].decode()
-    config = run.config
-    assert f"base_model: {config.model}" in card and "text-generation" in card
-    assert "modelforge-nb" in card and "train_loss" in card and "fingerprint" in card
+    meta = _card_metadata(card)
+    # The base is a local folder: no path goes into base_model (the Hub would refuse it).
+    assert "base_model" not in meta and str(run.config.model) not in card
+    assert meta["library_name"] == "peft" and meta["pipeline_tag"] == "text-generation"
+    assert "modelforge-nb" in meta["tags"]
+    assert "train_loss" in card and "fingerprint" in card
     created = hub.repos["someone/tiny-sft"]
     assert created.get("private") is True or created.get("visibility") == "private"
     assert url.startswith(hub.url)
@@ -239,3 +255,71 @@ def test_unload_releases_the_cached_model(trained: dict[str, Run]) -> None:
     from modelforge_nb import chat
 
     assert str(trained["sft"].output_dir) not in chat._LOADED
+
+
+def test_the_stand_in_hub_refuses_a_card_whose_base_model_is_a_path(online: None) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with fake_hub() as hub:
+        api = HfApi(endpoint=hub.url, token=TOKEN)
+        api.create_repo("someone/pathcard", exist_ok=True)
+        # The client checks the card with the Hub before it commits (ValueError); the
+        # commit itself is refused too (HfHubHTTPError) where a client skips that check.
+        with pytest.raises((ValueError, HfHubHTTPError)) as refused:
+            api.upload_file(
+                path_or_fileobj=b"---\nbase_model: /home/me/models/tiny\n---\n# card\n",
+                path_in_repo="README.md",
+                repo_id="someone/pathcard",
+            )
+        assert "base_model" in str(refused.value)
+        assert "README.md" not in hub.files["someone/pathcard"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("modelforge:smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"),
+        ("gpt2", "gpt2"),
+        ("LOCAL", None),
+        ("./models/mine", None),
+        ("/abs/path/model", None),
+    ],
+)
+def test_cards_name_the_base_model_by_hub_id_and_the_hub_accepts_them(
+    reference: str, expected: str | None, tiny_data: dict[str, Path], online: None
+) -> None:
+    from huggingface_hub import HfApi
+
+    from modelforge_nb.card import build_model_card
+
+    model = str(tiny_data["sft"].parent) if reference == "LOCAL" else reference
+    config = FinetuneConfig(model=model, dataset=str(tiny_data["sft"]))
+    card = str(build_model_card(config, {"train_loss": 0.5}, title="run"))
+    assert _card_metadata(card).get("base_model") == expected
+    with fake_hub() as hub:
+        api = HfApi(endpoint=hub.url, token=TOKEN)
+        api.create_repo("someone/card", exist_ok=True)
+        api.upload_file(
+            path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id="someone/card"
+        )
+        assert hub.files["someone/card"]["README.md"].decode() == card
+
+
+def test_a_file_over_the_hubs_regular_limit_goes_through_lfs(online: None, tmp_path: Path) -> None:
+    from fake_hub import REGULAR_FILE_LIMIT
+    from huggingface_hub import HfApi
+
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    big = b'{"vocab": [' + b"1, " * (REGULAR_FILE_LIMIT // 3) + b"1]}"
+    (folder / "tokenizer.json").write_bytes(big)
+    (folder / "config.json").write_text("{}")
+    with fake_hub() as hub:
+        api = HfApi(endpoint=hub.url, token=TOKEN)
+        api.create_repo("someone/big", exist_ok=True)
+        api.upload_folder(repo_id="someone/big", folder_path=str(folder))
+    assert hub.lfs_files == [("someone/big", "tokenizer.json")]
+    assert hub.files["someone/big"]["tokenizer.json"] == big
+    assert hub.files["someone/big"]["config.json"] == b"{}"

@@ -35,3 +35,45 @@ def test_labextension_build_tools_are_build_requirements() -> None:
     requires = " ".join(_pyproject()["build-system"]["requires"])
     assert "jupyter-builder" in requires
     assert "hatch-jupyter-builder" in requires
+
+
+def _locked() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (REPO_ROOT / "requirements" / "lock.txt").read_text("utf-8").splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==", 1)
+            pins[canonicalize_name(name.split("[")[0])] = version.split()[0]
+    return pins
+
+
+def test_the_lock_pins_every_dependency_within_its_range() -> None:
+    """CI installs the lock: it must hold what pyproject.toml asks for (else `make lock`)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    locked = _locked()
+    wanted = [*project["dependencies"], *extras["qlora"], *extras["embedded"], *extras["lab"]]
+    wanted += [r for r in extras["dev"] if not r.startswith("modelforge-nb")]
+    stale = []
+    for text in wanted:
+        requirement = Requirement(text)
+        version = locked.get(canonicalize_name(requirement.name))
+        if version is None or Version(version) not in requirement.specifier:
+            stale.append(f"{text} (locked: {version})")
+    assert stale == [], "run `make lock`"
+
+
+def test_core_install_leaves_out_what_a_notebook_may_not_need() -> None:
+    core = " ".join(_pyproject()["project"]["dependencies"])
+    for optional in ("bitsandbytes", "gguf", "jupyterlab"):
+        assert optional not in core
+    from modelforge_nb.optional import EXTRAS
+
+    extras = _pyproject()["project"]["optional-dependencies"]
+    for module, extra in EXTRAS.items():
+        assert any(r.startswith(module) for r in extras[extra]), (module, extra)
