@@ -42,13 +42,19 @@ def require(module: str, feature: str, *, field: str | None = None) -> ModuleTyp
 
 
 def quiet_cpu_accelerators() -> None:
-    """Keep bitsandbytes' CPU-kernel warning out of the notebook.
+    """Keep bitsandbytes' CPU warnings out of the notebook.
 
-    peft imports bitsandbytes whenever it is installed (Kaggle images ship it). On a CPU
-    with AVX512-BF16, bitsandbytes then logs a warning that it could not fetch 4-bit CPU
-    kernels from the Hub through the ``kernels`` package. modelforge-nb never runs
-    bitsandbytes on a CPU (QLoRA and the 8-bit optimizers need CUDA, and preflight refuses
-    them without it), so that warning only ever reads as an error in a cell. This raises the
-    threshold of that one logger; every other bitsandbytes message still shows.
+    peft imports bitsandbytes whenever it is installed (Kaggle images ship it). On a CPU,
+    bitsandbytes then logs a warning: newer releases that they could not fetch 4-bit CPU
+    kernels from the Hub through the ``kernels`` package (on CPUs with AVX512-BF16), older
+    ones that they were built without GPU support. modelforge-nb never runs bitsandbytes
+    on a CPU (QLoRA and the 8-bit optimizers need CUDA, and preflight refuses them without
+    it), so those warnings only ever read as an error in a cell. This raises the threshold
+    of the CPU-kernel logger always, and of the loader's logger only where there is no CUDA
+    (on a GPU its warnings matter); every other bitsandbytes message still shows.
     """
     logging.getLogger("bitsandbytes.backends.cpu").setLevel(logging.ERROR)
+    import torch
+
+    if not torch.cuda.is_available():
+        logging.getLogger("bitsandbytes.cextension").setLevel(logging.ERROR)

@@ -69,7 +69,10 @@ def _bounds(node: dict[str, Any]) -> str:
             ("exclusiveMaximum", "<"),
         ):
             if key in option:
-                parts.append(f"{sign} {option[key]}")
+                # pydantic releases differ in writing a float bound of 0 as 0 or 0.0.
+                value = option[key]
+                shown = float(value) if option.get("type") == "number" else value
+                parts.append(f"{sign} {shown}")
     return ", ".join(parts)
 
 

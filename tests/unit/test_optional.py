@@ -27,10 +27,11 @@ def test_an_installed_optional_package_is_imported() -> None:
 
 def test_loading_an_adapter_on_the_cpu_prints_nothing_from_bitsandbytes() -> None:
     """peft imports bitsandbytes when it is installed; its CPU-kernel warning stays out."""
+    # Some peft releases import bitsandbytes with peft, others when they build LoRA layers.
     code = (
         "from modelforge_nb.chat import _peft_model_class\n"
         "_peft_model_class()\n"
-        "import sys; assert 'bitsandbytes' in sys.modules\n"
+        "import bitsandbytes, peft.tuners.lora\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
