@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
     from modelforge_nb.environment import detect_environment
     from modelforge_nb.hub import push_to_hub
-    from modelforge_nb.preflight import detect_hardware, preflight, recommend
+    from modelforge_nb.preflight import detect_hardware, preflight
+    from modelforge_nb.preflight.recommend import recommend
     from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
     from modelforge_nb.widgets.curves import loss_svg
 

@@ -14,12 +14,15 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
-from modelforge_nb.runs import read_json, run_folder
+from modelforge_nb.rundir import read_json, run_folder
+
+if TYPE_CHECKING:
+    from modelforge_nb.hardware import HardwareInfo
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -124,12 +127,21 @@ def _peft_model_class() -> Any:
     return PeftModel
 
 
+def inference_dtype(hardware: HardwareInfo | None = None) -> Any:
+    """The dtype chat and merge load weights in: training's ``auto`` precision rule, so a T4
+    (no bf16) gets fp16 and a CPU fp32."""
+    from modelforge_nb.hardware import detect_hardware, resolve_precision
+    from modelforge_nb.tuner.builders import torch_dtype
+
+    return torch_dtype(resolve_precision("auto", hardware or detect_hardware()))
+
+
 def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
     import torch
     import transformers
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = inference_dtype()
     return (
         getattr(transformers, auto_class)
         .from_pretrained(source, dtype=dtype, trust_remote_code=trust)
@@ -364,7 +376,6 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     A QLoRA run's base is reloaded unquantized (16-bit on a GPU, 32-bit on the CPU) for
     the merge, since quantized weights cannot absorb the adapter exactly.
     """
-    import torch
     import transformers
     from transformers import AutoTokenizer
 
@@ -382,7 +393,7 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
             field="run",
             hint="Full fine-tuning already saved a whole model in model/.",
         )
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    dtype = inference_dtype()
     if config.adapter == "qlora":
         log(f"The base was 4/8-bit for training; reloading it unquantized ({dtype}) to merge.")
     task = TASKS[config.task]

@@ -45,7 +45,7 @@ class _Progress:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def drain(self) -> None:
-        from modelforge_nb.tuner.events import read_events
+        from modelforge_nb.rundir import read_events
         from modelforge_nb.widgets.text import describe_event
 
         with self.lock:

@@ -82,14 +82,14 @@ def _entry(model_id: str) -> EmbeddedModel:
         ) from None
 
 
-def embedded_path(model_id: str = EMBEDDED_MODEL_ID, *, cache_dir: Path | None = None) -> Path:
+def embedded_path(model_id: str = EMBEDDED_MODEL_ID) -> Path:
     """The folder an embedded model is (or will be) converted into."""
-    return (cache_dir or cache_root()) / "models" / _entry(model_id).folder
+    return cache_root() / "models" / _entry(model_id).folder
 
 
-def is_prepared(model_id: str = EMBEDDED_MODEL_ID, *, cache_dir: Path | None = None) -> bool:
+def is_prepared(model_id: str = EMBEDDED_MODEL_ID) -> bool:
     """Whether the embedded model has already been converted into the cache."""
-    return (embedded_path(model_id, cache_dir=cache_dir) / _COMPLETE_MARKER).exists()
+    return (embedded_path(model_id) / _COMPLETE_MARKER).exists()
 
 
 def gguf_location(model_id: str = EMBEDDED_MODEL_ID) -> tuple[Path, str]:
@@ -118,7 +118,6 @@ def gguf_location(model_id: str = EMBEDDED_MODEL_ID) -> tuple[Path, str]:
 def prepare_embedded(
     model_id: str = EMBEDDED_MODEL_ID,
     *,
-    cache_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Path:
     """Convert an embedded model into a Hugging Face folder once; return that folder.
@@ -126,7 +125,7 @@ def prepare_embedded(
     The conversion writes into a temporary sibling folder and renames it into place,
     so an interrupted conversion never leaves a folder that looks complete.
     """
-    target = embedded_path(model_id, cache_dir=cache_dir)
+    target = embedded_path(model_id)
     if (target / _COMPLETE_MARKER).exists():
         return target
     package_folder, gguf_file = gguf_location(model_id)
@@ -161,8 +160,8 @@ def prepare_embedded(
     return target
 
 
-def resolve_model(model: str, *, cache_dir: Path | None = None) -> str:
+def resolve_model(model: str) -> str:
     """A model reference as transformers takes it: embedded ids become their folder."""
     if is_embedded(model):
-        return str(prepare_embedded(model, cache_dir=cache_dir))
+        return str(prepare_embedded(model))
     return model

@@ -50,3 +50,27 @@ def detect_environment(
 
 def in_colab() -> bool:
     return detect_environment().platform == "colab"
+
+
+def default_home() -> Path:
+    """THE runs home: ``MODELFORGE_HOME``; on Colab and Kaggle a folder among the notebook's
+    outputs; else the user data folder (for example ~/.local/share/modelforge-nb)."""
+    configured = os.environ.get("MODELFORGE_HOME")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    hosted = detect_environment().runs_home
+    if hosted is not None:
+        return hosted
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("modelforge-nb"))
+
+
+def runs_root(output_root: str | None, home: Path | None = None) -> Path:
+    """THE folder a run's folder is made in: ``output_root``, else ``HOME/runs``.
+
+    The workspace creates runs there and preflight checks the free disk there.
+    """
+    if output_root:
+        return Path(output_root).expanduser()
+    return (home or default_home()) / "runs"

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ModelForgeError, RunError
-from modelforge_nb.runs import read_json, run_folder
+from modelforge_nb.rundir import read_json, run_folder
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -52,7 +52,7 @@ def _redact(text: str, token: str | None) -> str:
 def model_card(run_dir: Path) -> str:
     """The run's model card (``modelforge_nb.card``) as the text of a README.md."""
     from modelforge_nb.card import build_model_card
-    from modelforge_nb.tuner.events import read_events
+    from modelforge_nb.rundir import read_events
 
     config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
     events, _ = read_events(run_dir)

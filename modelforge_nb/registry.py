@@ -9,13 +9,16 @@ kernel and a worker process can write at once.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
+
+from modelforge_nb.environment import default_home
+
+__all__ = ["REGISTRY_FILE", "Registry", "default_home"]
 
 REGISTRY_FILE = "registry.sqlite3"
 _BUSY_TIMEOUT_S = 30.0
@@ -51,22 +54,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 """
-
-
-def default_home() -> Path:
-    """``MODELFORGE_HOME``; on Colab and Kaggle a folder among the notebook's outputs;
-    else the user data folder (for example ~/.local/share/modelforge-nb)."""
-    configured = os.environ.get("MODELFORGE_HOME")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    from modelforge_nb.environment import detect_environment
-
-    hosted = detect_environment().runs_home
-    if hosted is not None:
-        return hosted
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("modelforge-nb"))
 
 
 class Registry:

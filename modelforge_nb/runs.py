@@ -1,60 +1,67 @@
-"""Runs: a folder per run, a handle to follow it, and the calls that start them.
+"""Runs: a handle to follow one, and the workspace that checks, creates and starts them.
 
-A run folder holds ``run.json`` (identity), ``config.json``, ``status.json`` (written
-atomically by whoever changes the status), ``events.jsonl``, ``worker.log``,
-``checkpoints/``, ``adapter/`` or ``model/``, ``metrics.json`` and ``prompt_format.json``.
-The folder is the source of truth; the registry indexes it.
+The run folder's format lives in ``modelforge_nb.rundir``; the folder is the source of
+truth and the registry indexes it. Reading a run (status, error, events) never writes: a
+worker that died is reported ``failed`` at once, and the cleanup (partial files removed,
+the status and the index rewritten) is done by the launcher's reaper or by ``reconcile()``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.environment import default_home, runs_root
 from modelforge_nb.errors import PreflightError, RunError
-from modelforge_nb.registry import REGISTRY_FILE, Registry, default_home
-from modelforge_nb.tuner.events import read_events
+from modelforge_nb.registry import REGISTRY_FILE, Registry
+from modelforge_nb.rundir import (
+    ACTIVE,
+    COMPLETE_MARKER,
+    PID_FILE,
+    STOP_REQUEST,
+    last_complete_checkpoint,
+    read_events,
+    read_json,
+    remove_partial_outputs,
+    run_folder,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
     import pandas
 
-    from modelforge_nb.preflight.checks import PreflightReport
-    from modelforge_nb.preflight.hardware import HardwareInfo
+    from modelforge_nb.hardware import HardwareInfo
+    from modelforge_nb.preflight.report import PreflightReport
+
+# Still importable from here, as before the run folder format moved to rundir.
+__all__ = [
+    "ACTIVE",
+    "COMPLETE_MARKER",
+    "PID_FILE",
+    "STATUSES",
+    "STOP_REQUEST",
+    "Run",
+    "Workspace",
+    "finetune",
+    "get_run",
+    "last_complete_checkpoint",
+    "list_runs",
+    "new_run_id",
+    "read_json",
+    "remove_partial_outputs",
+    "run_folder",
+    "write_json_atomic",
+]
 
 STATUSES = ("queued", "running", "completed", "failed", "stopped")
-ACTIVE = frozenset({"queued", "running"})
-COMPLETE_MARKER = ".modelforge-complete"
-STOP_REQUEST = "stop.request"
-PID_FILE = "pid.json"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of one."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    partial.replace(path)
-
-
-def run_folder(run_or_path: Any) -> Path:
-    """The folder of a ``Run``, or of a path given instead (a run folder or a model folder)."""
-    return Path(getattr(run_or_path, "output_dir", run_or_path)).expanduser().resolve()
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data
 
 
 def _slug(text: str) -> str:
@@ -66,44 +73,6 @@ def new_run_id(config: FinetuneConfig) -> str:
     """A readable, unique, filesystem-safe id: name, time and a random suffix."""
     base = config.run_name or f"{_slug(Path(config.model).name)}-{config.method}"
     return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-
-
-def last_complete_checkpoint(run_dir: Path) -> Path | None:
-    """The newest checkpoint the worker finished writing."""
-    done = [
-        p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()
-    ]
-    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
-
-
-def remove_partial_outputs(run_dir: Path) -> list[str]:
-    """Remove half-written files; keep config, logs, events and complete checkpoints."""
-    removed = []
-    for checkpoint in (run_dir / "checkpoints").glob("checkpoint-*"):
-        if not (checkpoint / COMPLETE_MARKER).exists():
-            shutil.rmtree(checkpoint, ignore_errors=True)
-            removed.append(checkpoint.name)
-    for partial in list(run_dir.glob("*.partial")) + list(run_dir.glob(".*.partial")):
-        if partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.unlink(missing_ok=True)
-        removed.append(partial.name)
-    return removed
-
-
-def _process_alive(pid: int | None, started: float | None) -> bool:
-    if not pid:
-        return False
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(process.create_time() - started) < 2.0
-    except psutil.Error:
-        return False
 
 
 class Run:
@@ -163,37 +132,29 @@ class Run:
                 return self.output_dir / name
         return None
 
-    def _worker_alive(self) -> bool:
-        process = read_json(self.output_dir / PID_FILE)
-        if not process:
-            return True  # launched a moment ago: the launcher has not written the pid yet
-        return _process_alive(process.get("pid"), process.get("started"))
-
     def _status(self) -> dict[str, Any]:
+        """status.json, with a dead worker's run read as ``failed``. Writes nothing."""
         status = read_json(self.output_dir / "status.json")
-        if status.get("status") in ACTIVE and not self._worker_alive():
+        if status.get("status") in ACTIVE and not rundir.worker_alive(self.output_dir):
             # Re-read: the worker may have finished between the two reads.
             status = read_json(self.output_dir / "status.json")
             if status.get("status") in ACTIVE:
-                status = self._mark_dead(status)
+                status = {**status, "status": "failed", "error": rundir.DEAD_WORKER}
         return status
 
-    def _mark_dead(self, status: dict[str, Any]) -> dict[str, Any]:
-        removed = remove_partial_outputs(self.output_dir)
-        status = {
-            **status,
-            "status": "failed",
-            "error": "The worker process ended without reporting (killed or crashed); "
-            "see worker.log. Resume continues from the last complete checkpoint.",
-            "ended_at": time.time(),
-            "removed_partial": removed,
-        }
-        write_json_atomic(self.output_dir / "status.json", status)
-        self._registry.update(self.id, status="failed", error=status["error"])
-        return status
+    def reconcile(self) -> Run:
+        """Record a dead worker's run as failed and remove its half-written files.
+
+        The launcher's reaper does this when the worker it started exits; call it for a run
+        whose launcher is gone (another kernel, another host). Safe to call at any time.
+        """
+        from modelforge_nb.tuner.launcher import reconcile
+
+        reconcile(self.output_dir)
+        return self
 
     def refresh(self) -> Run:
-        """Re-read status and events (and notice a worker that died)."""
+        """Re-read status and events."""
         self._status()
         _ = self.events
         return self
@@ -215,10 +176,10 @@ class Run:
         (self.output_dir / STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
         process = read_json(self.output_dir / PID_FILE)
         pid = process.get("pid")
-        if pid and _process_alive(pid, process.get("started")):
+        if pid and process.get("namespace") == rundir.process_namespace():
             import signal
 
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid), signal.SIGTERM)
         return self.wait(timeout) if wait else self.status
 
@@ -226,6 +187,7 @@ class Run:
         """Continue a stopped or failed run from its last complete checkpoint."""
         from modelforge_nb.tuner.launcher import start_worker
 
+        self.reconcile()
         current = self.status
         if current in ACTIVE:
             raise RunError(
@@ -267,15 +229,10 @@ class Workspace:
         self.home = Path(home).expanduser().resolve() if home else default_home()
         self.registry = Registry(self.home / REGISTRY_FILE)
 
-    def _runs_root(self, config: FinetuneConfig) -> Path:
-        return Path(config.output_root) if config.output_root else self.home / "runs"
-
     def create_run(self, config: FinetuneConfig) -> Run:
         """Make the run folder and its registry row, status ``queued``."""
         run_id = new_run_id(config)
-        run_dir = self._runs_root(config) / run_id
-        run_dir.mkdir(parents=True)
-        (run_dir / "checkpoints").mkdir()
+        run_dir = runs_root(config.output_root, self.home) / run_id
         identity = {
             "id": run_id,
             "name": config.run_name or run_id,
@@ -287,9 +244,7 @@ class Workspace:
             "created_at": time.time(),
             "registry": str(self.registry.path),
         }
-        write_json_atomic(run_dir / "run.json", identity)
-        write_json_atomic(run_dir / "config.json", config.to_dict())
-        write_json_atomic(run_dir / "status.json", {"status": "queued"})
+        rundir.create(run_dir, identity, config.to_dict())
         self.registry.add({**identity, "status": "queued"})
         return Run(run_dir, self.registry)
 
@@ -299,14 +254,12 @@ class Workspace:
         *,
         wait: bool = False,
         hardware: HardwareInfo | None = None,
-        check: bool = True,
     ) -> Run:
         from modelforge_nb.tuner.launcher import start_worker
 
-        if check:
-            report = self.preflight(config, hardware=hardware)
-            if not report.ok:
-                raise PreflightError("preflight.failed", report.summary(), report=report)
+        report = self.preflight(config, hardware=hardware)
+        if not report.ok:
+            raise PreflightError("preflight.failed", report.summary(), report=report)
         run = self.create_run(config)
         start_worker(run.output_dir, num_processes=config.distributed.num_processes)
         if wait:
@@ -318,7 +271,9 @@ class Workspace:
     ) -> PreflightReport:
         from modelforge_nb.preflight import preflight
 
-        return preflight(config, hardware=hardware)
+        # The free disk is checked where this workspace will make the run's folder.
+        here = str(runs_root(config.output_root, self.home))
+        return preflight(config.model_copy(update={"output_root": here}), hardware=hardware)
 
     def list_runs(self) -> list[Run]:
         runs = []

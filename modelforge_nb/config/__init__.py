@@ -1,6 +1,5 @@
 """The one configuration schema and the task table."""
 
-from modelforge_nb.config.io import config_schema
 from modelforge_nb.config.models import (
     DistributedSettings,
     DpoSettings,
@@ -9,6 +8,7 @@ from modelforge_nb.config.models import (
     LoraSettings,
     QuantizationSettings,
     TrainingSettings,
+    config_schema,
 )
 from modelforge_nb.config.tasks import TASK_NAMES, TASKS, DataFormat, Task, get_task
 

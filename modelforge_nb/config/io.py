@@ -9,14 +9,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from modelforge_nb.errors import ConfigError, ModelForgeError
 
-if TYPE_CHECKING:
-    from modelforge_nb.config.models import FinetuneConfig
+# The config class is passed in (``FinetuneConfig.from_dict`` and friends), so this module
+# never imports the models it loads.
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 _MAX_SHOWN_VALUE = 60
 
@@ -132,8 +133,8 @@ def _config_error(problems: list[ModelForgeError]) -> ConfigError:
 
 
 def config_from_dict(
-    cls: type[FinetuneConfig], data: Any, *, base_dir: str | Path | None = None
-) -> FinetuneConfig:
+    cls: type[ConfigT], data: Any, *, base_dir: str | Path | None = None
+) -> ConfigT:
     if not isinstance(data, dict):
         raise ConfigError(
             "config.not_a_mapping",
@@ -156,8 +157,8 @@ def config_from_dict(
 
 
 def config_from_yaml(
-    cls: type[FinetuneConfig], text: str, *, base_dir: str | Path | None = None
-) -> FinetuneConfig:
+    cls: type[ConfigT], text: str, *, base_dir: str | Path | None = None
+) -> ConfigT:
     import yaml
 
     try:
@@ -180,7 +181,7 @@ def config_from_yaml(
     return config_from_dict(cls, data, base_dir=base_dir)
 
 
-def config_from_file(cls: type[FinetuneConfig], path: str | Path) -> FinetuneConfig:
+def config_from_file(cls: type[ConfigT], path: str | Path) -> ConfigT:
     source = Path(path).expanduser().resolve()
     try:
         text = source.read_text(encoding="utf-8")
@@ -195,10 +196,3 @@ def config_from_file(cls: type[FinetuneConfig], path: str | Path) -> FinetuneCon
             "config.encoding", f"{source} is not UTF-8 text.", hint="Save it as UTF-8."
         ) from None
     return config_from_yaml(cls, text, base_dir=source.parent)
-
-
-def config_schema() -> dict[str, Any]:
-    """The JSON schema of ``FinetuneConfig``, for the form, REST and the docs."""
-    from modelforge_nb.config.models import FinetuneConfig
-
-    return FinetuneConfig.model_json_schema()

@@ -352,3 +352,8 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
 def is_valid_run_name(name: str) -> bool:
     """Whether ``name`` is safe as a run name (and so as a folder name)."""
     return re.fullmatch(RUN_NAME_PATTERN, name) is not None
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of ``FinetuneConfig``, for the form, REST and the docs."""
+    return FinetuneConfig.model_json_schema()

@@ -26,14 +26,12 @@ class LoadedData:
     report: DatasetReport
 
 
-def load_dataset_for(
-    config: FinetuneConfig, *, tokenizer: Any = None, max_errors: int = 20
-) -> LoadedData:
+def load_dataset_for(config: FinetuneConfig) -> LoadedData:
     """Read and check the data of ``config``; raise ``DatasetError`` on any error.
 
     ``eval_fraction`` holds out a seeded share of the training rows.
     """
-    report, train, evaluation = check_rows(config, tokenizer=tokenizer, max_errors=max_errors)
+    report, train, evaluation = check_rows(config)
     if not report.ok:
         first = report.errors[0]
         raise DatasetError("dataset.invalid", report.summary(), field=first.column or "dataset")

@@ -7,15 +7,15 @@ field it concerns and what to do, plus the estimate behind the verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.data.checks import check_dataset
-from modelforge_nb.data.issues import DatasetReport
 from modelforge_nb.errors import ModelError
+from modelforge_nb.hardware import HardwareInfo, detect_hardware, free_disk_bytes
+from modelforge_nb.preflight.catalog import load_catalog
 from modelforge_nb.preflight.estimate import (
     Estimate,
     ModelShape,
@@ -24,72 +24,10 @@ from modelforge_nb.preflight.estimate import (
     model_shape,
     read_model_config,
 )
-from modelforge_nb.preflight.hardware import HardwareInfo, detect_hardware, free_disk_bytes
-from modelforge_nb.preflight.recommend import load_catalog, memory_budget
+from modelforge_nb.preflight.recommend import memory_budget
+from modelforge_nb.preflight.report import GB, PreflightIssue, PreflightReport
 
-GB = 1e9
 _QUANTIZED_OPTIMIZERS = {"adamw_8bit", "paged_adamw_8bit"}
-
-
-@dataclass(frozen=True)
-class PreflightIssue:
-    code: str
-    message: str
-    field: str | None = None
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.field}: " if self.field else ""
-        return f"{where}{self.message}" + (f" {self.hint}" if self.hint else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": str(self), "field": self.field}
-
-
-@dataclass
-class PreflightReport:
-    """The verdict: ``ok`` when there is no blocking problem."""
-
-    problems: list[PreflightIssue] = field(default_factory=list)
-    warnings: list[PreflightIssue] = field(default_factory=list)
-    estimate: Estimate | None = None
-    hardware: HardwareInfo | None = None
-    dataset: DatasetReport | None = None
-    shape: ModelShape | None = None
-    probe: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def codes(self) -> set[str]:
-        return {i.code for i in self.problems} | {i.code for i in self.warnings}
-
-    def summary(self) -> str:
-        lines = ["Preflight: ready to train." if self.ok else "Preflight: this run would fail."]
-        lines += [f"problem [{p.code}] {p}" for p in self.problems]
-        lines += [f"warning [{w.code}] {w}" for w in self.warnings]
-        if self.estimate is not None:
-            lines.append(f"estimate: {self.estimate.summary()}")
-        if self.probe and "probe_peak_bytes" in self.probe:
-            eta = float(self.probe.get("eta_seconds", 0))
-            lines.append(
-                f"measured (2 trial steps, longest batch, {self.probe.get('probe_device')}): "
-                f"peak {self.probe['probe_peak_bytes'] / GB:.2f} GB, "
-                f"{self.probe['probe_step_seconds']:.2f} s/step, ETA {eta / 60:.1f} min for "
-                f"{self.probe.get('total_steps')} steps"
-            )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "problems": [p.to_dict() for p in self.problems],
-            "warnings": [w.to_dict() for w in self.warnings],
-            "estimate": self.estimate.to_dict() if self.estimate else None,
-            "hardware": self.hardware.to_dict() if self.hardware else None,
-            "probe": self.probe,
-        }
 
 
 def _examples_for(task: str) -> str:
@@ -103,7 +41,7 @@ def _check_model(
     try:
         model_config = read_model_config(config.model)
     except ModelError as error:
-        from modelforge_nb.preflight.recommend import catalog_entry
+        from modelforge_nb.preflight.catalog import catalog_entry
 
         entry = catalog_entry(config.model) if error.code == "model.unreachable" else None
         if entry is None:
@@ -359,7 +297,10 @@ def _check_memory(
 
 
 def _check_disk(config: FinetuneConfig, report: PreflightReport, estimate: Estimate) -> None:
-    folder = Path(config.output_root) if config.output_root else _default_home()
+    from modelforge_nb.environment import runs_root
+
+    folder = runs_root(config.output_root)
+    report.disk_folder = folder
     free = free_disk_bytes(folder)
     if estimate.disk_bytes > free:
         report.problems.append(
@@ -372,17 +313,6 @@ def _check_disk(config: FinetuneConfig, report: PreflightReport, estimate: Estim
                 "Free some space, lower training.save_total_limit, or choose another output_root.",
             )
         )
-
-
-def _default_home() -> Path:
-    import os
-
-    configured = os.environ.get("MODELFORGE_HOME")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("modelforge-nb"))
 
 
 def _load_tokenizer(config: FinetuneConfig) -> Any:
@@ -551,3 +481,6 @@ def preflight(
 
         add_probe(config, report, memory_budget(machine))
     return report
+
+
+__all__ = ["PreflightIssue", "PreflightReport", "preflight"]

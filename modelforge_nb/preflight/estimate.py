@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError
+from modelforge_nb.hardware import resolve_precision
 
 if TYPE_CHECKING:
     from modelforge_nb.config.models import FinetuneConfig
-    from modelforge_nb.preflight.hardware import HardwareInfo
+    from modelforge_nb.hardware import HardwareInfo
+
+__all__ = ["Estimate", "ModelShape", "estimate_run", "model_shape", "resolve_precision"]
 
 GB = 1e9
 _OPTIMIZER_BYTES = {  # optimizer state bytes per trainable parameter
@@ -141,7 +144,7 @@ def read_model_config(model: str) -> dict[str, Any]:
     if is_embedded(model):
         if is_prepared(model):
             return _read_json(embedded_path(model) / "config.json", model)
-        from modelforge_nb.preflight.recommend import catalog_entry
+        from modelforge_nb.preflight.catalog import catalog_entry
 
         entry = catalog_entry(model)
         if entry is None:
@@ -238,15 +241,6 @@ def model_shape(config: dict[str, Any], task: str) -> ModelShape:
         )
     cleaned = {k: v for k, v in config.items() if k not in {"quantization_config", "auto_map"}}
     return _shape(json.dumps(cleaned, sort_keys=True), TASKS[task].auto_class)
-
-
-def resolve_precision(requested: str, hardware: HardwareInfo) -> str:
-    """auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU."""
-    if requested != "auto":
-        return requested
-    if not hardware.has_cuda:
-        return "fp32"
-    return "bf16" if all(g.bf16 for g in hardware.gpus) else "fp16"
 
 
 def _tokens_per_second(hardware: HardwareInfo, shape: ModelShape, trains_all: bool) -> float | None:

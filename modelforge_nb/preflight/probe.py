@@ -1,20 +1,23 @@
-"""The measured dry run: two real training steps on the longest batch, in the worker.
+"""The measured dry run folded into preflight's verdict.
 
-An estimate is only a model of memory; this runs the real thing (same worker, same
-trainer, same precision) on the data's longest rows and reports the measured peak (GPU
-memory on CUDA, the process's peak RSS on the CPU) and the time per step, from which
-it derives the run's ETA.
+An estimate is only a model of memory; the probe (``tuner.probe``) runs the real thing
+(same worker, same trainer, same precision) on the data's longest rows and reports the
+measured peak (GPU memory on CUDA, the process's peak RSS on the CPU) and the time per
+step, from which this derives the run's ETA and a problem when the peak does not fit.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelforge_nb.preflight.report import PreflightIssue, PreflightReport
+from modelforge_nb.tuner.probe import run_probe
 
 if TYPE_CHECKING:
     from modelforge_nb.config.models import FinetuneConfig
-    from modelforge_nb.preflight.checks import PreflightReport
+
+__all__ = ["add_probe", "run_probe", "total_steps"]
 
 
 def total_steps(config: FinetuneConfig, rows: int) -> int:
@@ -26,31 +29,8 @@ def total_steps(config: FinetuneConfig, rows: int) -> int:
     return max(1, math.ceil(training.epochs * math.ceil(rows / per_step)))
 
 
-def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]:
-    """Train two steps on the longest batch in a worker; return what it measured."""
-    from modelforge_nb.runs import Workspace, read_json
-    from modelforge_nb.tuner.launcher import start_worker
-
-    with tempfile.TemporaryDirectory(prefix="modelforge-probe-") as home:
-        workspace = Workspace(home)
-        run = workspace.create_run(
-            config.model_copy(update={"output_root": None, "run_name": "probe"})
-        )
-        start_worker(run.output_dir, probe=True)
-        status = run.wait(timeout=timeout)
-        if status != "completed":
-            if status in {"queued", "running"}:
-                run.stop(wait=True, timeout=60)
-            return {"probe_status": status, "probe_error": run.error or f"ended {status}"}
-        measured = read_json(run.output_dir / "probe.json")
-        measured["probe_status"] = status
-        return measured
-
-
 def add_probe(config: FinetuneConfig, report: PreflightReport, budget: int) -> None:
     """Run the probe and fold its measurements into ``report``."""
-    from modelforge_nb.preflight.checks import PreflightIssue
-
     measured = run_probe(config)
     report.probe = measured
     if measured.get("probe_status") != "completed":

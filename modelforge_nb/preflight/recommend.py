@@ -1,23 +1,21 @@
 """Recommended models for a task on this machine, with settings that fit it.
 
-The catalog (``data/catalog.json``) lists current small models per task with the config
-fields the estimator needs, so recommendations are computed offline. For each model the
+The catalog (``catalog.py``) lists current small models per task with the config fields
+the estimator needs, so recommendations are computed offline. For each model the
 first setting (adapter, batch size, sequence length) whose estimated peak fits the
 memory at hand is offered; models that fit nowhere are left out.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import get_task
+from modelforge_nb.hardware import HardwareInfo, detect_hardware
+from modelforge_nb.preflight.catalog import load_catalog
 from modelforge_nb.preflight.estimate import estimate_run, model_shape
-from modelforge_nb.preflight.hardware import HardwareInfo, detect_hardware
 
 _GPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
     ("lora", 8, 1024, False),
@@ -32,16 +30,6 @@ _CPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
     ("lora", 2, 256, False),
     ("lora", 1, 256, True),
 )
-
-
-@cache
-def load_catalog() -> tuple[dict[str, Any], ...]:
-    text = resources.files("modelforge_nb.preflight").joinpath("data/catalog.json").read_text()
-    return tuple(json.loads(text)["models"])
-
-
-def catalog_entry(model_id: str) -> dict[str, Any] | None:
-    return next((e for e in load_catalog() if e["id"] == model_id), None)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ class StopHandler(ModelForgeHandler):
 class HardwareHandler(ModelForgeHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from modelforge_nb.preflight.hardware import detect_hardware
+        from modelforge_nb.hardware import detect_hardware
 
         self.finish(json.dumps(detect_hardware(refresh=True).to_dict()))
 

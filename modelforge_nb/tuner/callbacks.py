@@ -13,8 +13,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from modelforge_nb.runs import COMPLETE_MARKER, STOP_REQUEST
-from modelforge_nb.tuner.events import append_event
+from modelforge_nb.rundir import COMPLETE_MARKER, STOP_REQUEST, append_event
 
 
 def _gpu_memory() -> int | None:

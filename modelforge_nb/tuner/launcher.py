@@ -1,8 +1,10 @@
-"""Start the worker process: argument lists only, never a shell.
+"""Start the worker process, and clean up after one that died: argument lists only.
 
 ``python -m modelforge_nb.worker RUN_DIR`` for one process, or ``accelerate launch
 --num_processes N -m modelforge_nb.worker RUN_DIR`` for several. Standard input is closed
-so nothing can ever wait on a prompt; output goes to ``worker.log``.
+so nothing can ever wait on a prompt; output goes to ``worker.log``. A reaper thread waits
+for the process and, if it ended without recording an outcome (killed, crashed),
+``reconcile`` marks the run failed: the one place that cleans up a dead run.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 
 
@@ -67,9 +71,7 @@ def start_worker(
     run_dir: Path, *, num_processes: int = 1, resume: bool = False, probe: bool = False
 ) -> int:
     """Start the worker for ``run_dir``; return its pid. A thread reaps it when it exits."""
-    from modelforge_nb.runs import PID_FILE, read_json, write_json_atomic
-
-    config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
+    config = FinetuneConfig.model_validate(rundir.read_json(run_dir / "config.json"))
     command = worker_command(run_dir, num_processes=num_processes, resume=resume, probe=probe)
     with (run_dir / "worker.log").open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
@@ -81,14 +83,54 @@ def start_worker(
             env=worker_environment(config),
             start_new_session=True,
         )
-    threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
     import psutil
 
     try:
         started = psutil.Process(process.pid).create_time()
     except psutil.Error:
         started = None
-    write_json_atomic(
-        run_dir / PID_FILE, {"pid": process.pid, "started": started, "command": command}
+    rundir.write_json_atomic(
+        run_dir / rundir.PID_FILE,
+        {
+            "pid": process.pid,
+            "started": started,
+            "namespace": rundir.process_namespace(),
+            "written_at": time.time(),
+            "command": command,
+        },
     )
+
+    def reap() -> None:
+        process.wait()
+        reconcile(run_dir)
+
+    threading.Thread(target=reap, name=f"reap-{process.pid}", daemon=True).start()
     return process.pid
+
+
+def reconcile(run_dir: Path) -> bool:
+    """If the run's worker is gone but its status still says queued/running, record it as
+    failed (folder first, then the index) and remove its half-written files. Idempotent;
+    returns whether it changed anything."""
+    status = rundir.read_json(run_dir / "status.json")
+    if status.get("status") not in rundir.ACTIVE or rundir.worker_alive(run_dir):
+        return False
+    status = rundir.read_json(run_dir / "status.json")  # the worker may just have finished
+    if status.get("status") not in rundir.ACTIVE:
+        return False
+    removed = rundir.remove_partial_outputs(run_dir)
+    status = {
+        **status,
+        "status": "failed",
+        "error": rundir.DEAD_WORKER,
+        "ended_at": time.time(),
+        "removed_partial": removed,
+    }
+    rundir.write_json_atomic(run_dir / "status.json", status)
+    identity = rundir.read_json(run_dir / "run.json")
+    if identity.get("registry"):
+        from modelforge_nb.registry import Registry
+
+        registry = Registry(identity["registry"])
+        registry.update(identity["id"], status="failed", error=rundir.DEAD_WORKER)
+    return True

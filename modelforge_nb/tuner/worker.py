@@ -24,16 +24,17 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
 from modelforge_nb.registry import Registry
-from modelforge_nb.runs import (
+from modelforge_nb.rundir import (
+    HEARTBEAT_SECONDS,
+    append_event,
+    beat,
     last_complete_checkpoint,
     read_json,
     remove_partial_outputs,
     write_json_atomic,
 )
-from modelforge_nb.tuner.events import append_event
 
 log = logging.getLogger("modelforge_nb.worker")
-_HEARTBEAT_S = 2.0
 _METRIC_SAMPLES = 32
 
 
@@ -77,9 +78,9 @@ class RunState:
 
 
 def _heartbeat(run_dir: Path, done: threading.Event) -> None:
-    beat = run_dir / "heartbeat"
-    while not done.wait(_HEARTBEAT_S):
-        beat.write_text(str(time.time()), encoding="utf-8")
+    beat(run_dir)
+    while not done.wait(HEARTBEAT_SECONDS):
+        beat(run_dir)
 
 
 _OOM_HINT = (
@@ -249,8 +250,8 @@ def _probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig
 
 def _probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]:
     """Peak memory and seconds per step of the probe, from the trainer's own events."""
+    from modelforge_nb.rundir import read_events
     from modelforge_nb.tuner.effective import peak_memory_bytes
-    from modelforge_nb.tuner.events import read_events
 
     peak = peak_memory_bytes(on_gpu)
     logs = [e for e in read_events(run_dir)[0] if e["type"] == "log"]
@@ -282,8 +283,7 @@ def train(
 
     from modelforge_nb.data import build_examples, load_dataset_for, prompt_format_for
     from modelforge_nb.embedded import resolve_model
-    from modelforge_nb.preflight.estimate import resolve_precision
-    from modelforge_nb.preflight.hardware import detect_hardware
+    from modelforge_nb.hardware import detect_hardware, resolve_precision
     from modelforge_nb.tuner import builders
     from modelforge_nb.tuner.callbacks import EventCallback, StopCallback
 
@@ -416,7 +416,7 @@ def train(
         evaluation = _numbers(trainer.evaluate())
         # Some trainers (trl's DPO in some releases) put their metrics only into the log
         # call, which the event callback recorded as the last eval event.
-        from modelforge_nb.tuner.events import read_events
+        from modelforge_nb.rundir import read_events
 
         events = read_events(run_dir)[0]
         logged: dict[str, Any] = next((e for e in reversed(events) if e["type"] == "eval"), {})
@@ -434,7 +434,7 @@ def train(
             metrics.update(_summaries(trainer.model, tokenizer, eval_examples, max_length))
         elif task.kind == "span":
             metrics.update(_spans(trainer.model, tokenizer, eval_examples, max_length))
-    if trainer.is_world_process_zero() and not probe:
+    if trainer.is_world_process_zero():
         final = run_dir / ("model" if config.adapter == "full" else "adapter")
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))

@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from modelforge_nb.chat import generate
-from modelforge_nb.runs import read_json, run_folder
+from modelforge_nb.rundir import read_json, run_folder
 
 
 class ChatWidget:

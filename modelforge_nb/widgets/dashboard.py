@@ -40,7 +40,6 @@ class Dashboard:
         self.curves = RunCurves()
         self.min_interval = min_interval
         self.interval = min_interval
-        self.redraws = 0
         self._last_draw = 0.0
         self._seen = 0
         self._thread: threading.Thread | None = None
@@ -103,7 +102,6 @@ class Dashboard:
         spent = self.clock() - now
         self.interval = max(self.min_interval, 4 * spent)
         self._last_draw = self.clock()
-        self.redraws += 1
         return True
 
     def _draw(self) -> None:

@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from modelforge_nb.preflight.hardware import HardwareInfo
+    from modelforge_nb.hardware import HardwareInfo
     from modelforge_nb.runs import Run
 
 GB = 1e9

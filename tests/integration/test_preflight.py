@@ -18,9 +18,9 @@ from transformers import (
 
 from modelforge_nb.config import TASKS, FinetuneConfig
 from modelforge_nb.embedded import EMBEDDED_MODEL_ID
+from modelforge_nb.hardware import GpuInfo, HardwareInfo, tier_for
 from modelforge_nb.preflight import detect_hardware, model_shape, preflight, recommend
 from modelforge_nb.preflight.estimate import estimate_run, read_model_config
-from modelforge_nb.preflight.hardware import GpuInfo, HardwareInfo, tier_for
 from modelforge_nb.preflight.recommend import load_catalog
 
 

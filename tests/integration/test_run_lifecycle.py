@@ -79,6 +79,11 @@ def test_audit_08_sigkill_ends_failed_with_partial_files_removed(
         time.sleep(0.2)
     assert run.status == "failed"
     assert "ended without reporting" in (run.error or "")
+    # Reading the status only reports it; the launcher's reaper records it and cleans up.
+    recorded = run.output_dir / "status.json"
+    while json.loads(recorded.read_text())["status"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert json.loads(recorded.read_text())["removed_partial"] == ["checkpoint-3"]
     assert not half.exists()
     for kept in ("config.json", "events.jsonl", "worker.log", "run.json"):
         assert (run.output_dir / kept).is_file()

@@ -1,0 +1,184 @@
+"""THE run folder format: file names, atomic JSON, the event log, liveness, checkpoints.
+
+A run folder holds ``run.json`` (identity), ``config.json``, ``status.json`` (written
+atomically by whoever changes the status), ``events.jsonl`` (append-only), ``heartbeat``
+(the worker's clock, rewritten every few seconds), ``pid.json``, ``worker.log``,
+``checkpoints/``, ``adapter/`` or ``model/``, ``metrics.json``, ``effective_args.json`` and
+``prompt_format.json``. Everyone who reads or writes a run folder does it through here; the
+folder is the source of truth and the registry only indexes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+ACTIVE = frozenset({"queued", "running"})
+COMPLETE_MARKER = ".modelforge-complete"
+STOP_REQUEST = "stop.request"
+PID_FILE = "pid.json"
+HEARTBEAT_FILE = "heartbeat"
+EVENTS_FILE = "events.jsonl"
+#: How often the worker rewrites its heartbeat, and how old one may be before the worker
+#: counts as gone (a few missed beats, so a busy machine is not taken for a dead one).
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_STALE_SECONDS = 30.0
+
+#: The error a run gets when its worker ended without recording an outcome.
+DEAD_WORKER = (
+    "The worker process ended without reporting (killed or crashed); see worker.log. "
+    "Resume continues from the last complete checkpoint."
+)
+
+#: Event types: start (versions, data hash, total steps), log (step, loss, learning rate,
+#: grad norm, tokens per second, GPU memory), eval (eval metrics), checkpoint (a complete
+#: checkpoint), end (final status and metrics).
+EVENT_TYPES = ("start", "log", "eval", "checkpoint", "end")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    partial.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when it is missing or unreadable."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data
+
+
+def run_folder(run_or_path: Any) -> Path:
+    """The folder of a ``Run``, or of a path given instead (a run folder or a model folder)."""
+    return Path(getattr(run_or_path, "output_dir", run_or_path)).expanduser().resolve()
+
+
+def create(run_dir: Path, identity: dict[str, Any], config: dict[str, Any]) -> None:
+    """Make a new run folder: identity, config, status ``queued``, an empty checkpoints/."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    write_json_atomic(run_dir / "run.json", identity)
+    write_json_atomic(run_dir / "config.json", config)
+    write_json_atomic(run_dir / "status.json", {"status": "queued"})
+
+
+def append_event(run_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
+    """Append one event; one ``write`` call per line so concurrent readers see whole lines."""
+    event = {"type": kind, "time": time.time(), **fields}
+    line = (json.dumps(event, default=str) + "\n").encode("utf-8")
+    fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return event
+
+
+def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Events after byte ``offset`` and the offset to continue from (whole lines only)."""
+    path = run_dir / EVENTS_FILE
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    events = []
+    for raw in data[:end].splitlines():
+        try:
+            events.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    return events, offset + end
+
+
+def beat(run_dir: Path) -> None:
+    """The worker's sign of life: the time now, in ``heartbeat``."""
+    (run_dir / HEARTBEAT_FILE).write_text(str(time.time()), encoding="utf-8")
+
+
+def heartbeat_age(run_dir: Path, now: float | None = None) -> float | None:
+    """Seconds since the worker last wrote its heartbeat; None when it never has."""
+    try:
+        written = float((run_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (time.time() if now is None else now) - written
+
+
+def process_namespace() -> str:
+    """This host and PID namespace: where a pid written here means the same process."""
+    import socket
+
+    try:
+        namespace = str(Path("/proc/self/ns/pid").readlink())
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}:{namespace}"
+
+
+def _process_alive(pid: int, started: float | None) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(process.create_time() - started) < 2.0
+    except psutil.Error:
+        return False
+
+
+def worker_alive(run_dir: Path, now: float | None = None) -> bool:
+    """Whether the run's worker is still working. Reads only.
+
+    Where the worker's pid means something here (same host and PID namespace as the
+    launcher that wrote ``pid.json``), the process decides, at once. Elsewhere (a container,
+    a Jupyter server on another host over a shared folder) the heartbeat decides: the worker
+    rewrites it every ``HEARTBEAT_SECONDS``, and one older than ``HEARTBEAT_STALE_SECONDS``
+    (or none that long after launch) means the worker is gone. A run launched a moment ago,
+    before the launcher has written the pid, counts as alive.
+    """
+    process = read_json(run_dir / PID_FILE)
+    if not process:
+        return True
+    if process.get("namespace") == process_namespace() and process.get("pid"):
+        return _process_alive(int(process["pid"]), process.get("started"))
+    age = heartbeat_age(run_dir, now)
+    if age is None:
+        launched = float(process.get("written_at") or 0)
+        age = (time.time() if now is None else now) - launched
+    return age < HEARTBEAT_STALE_SECONDS
+
+
+def last_complete_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint the worker finished writing."""
+    done = [
+        p for p in (run_dir / "checkpoints").glob("checkpoint-*") if (p / COMPLETE_MARKER).exists()
+    ]
+    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]), default=None)
+
+
+def remove_partial_outputs(run_dir: Path) -> list[str]:
+    """Remove half-written files; keep config, logs, events and complete checkpoints."""
+    removed = []
+    for checkpoint in (run_dir / "checkpoints").glob("checkpoint-*"):
+        if not (checkpoint / COMPLETE_MARKER).exists():
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            removed.append(checkpoint.name)
+    for partial in list(run_dir.glob("*.partial")) + list(run_dir.glob(".*.partial")):
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+        removed.append(partial.name)
+    return removed

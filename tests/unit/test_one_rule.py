@@ -1,0 +1,77 @@
+"""Facts decided once: the precision rule (training and chat) and the runs folder (runs and
+preflight's free-disk check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelforge_nb.chat import inference_dtype
+from modelforge_nb.environment import default_home, runs_root
+from modelforge_nb.hardware import GpuInfo, HardwareInfo, resolve_precision
+
+
+def _machine(*gpus: GpuInfo) -> HardwareInfo:
+    return HardwareInfo(
+        gpus=gpus,
+        cpu_count=2,
+        ram_total_bytes=13 * 10**9,
+        ram_available_bytes=12 * 10**9,
+        tier="mid",
+        source="test",
+    )
+
+
+def _gpu(name: str, capability: tuple[int, int]) -> GpuInfo:
+    # As detection reports them: bf16 from compute capability 8.0 on.
+    return GpuInfo(
+        index=0,
+        name=name,
+        total_bytes=15 * 10**9,
+        free_bytes=15 * 10**9,
+        compute_capability=capability,
+        driver="550",
+        bf16=capability >= (8, 0),
+    )
+
+
+@pytest.mark.parametrize(
+    ("machine", "precision", "dtype"),
+    [
+        (_machine(_gpu("Tesla T4", (7, 5))), "fp16", torch.float16),
+        (_machine(_gpu("NVIDIA A100-SXM4-40GB", (8, 0))), "bf16", torch.bfloat16),
+        (_machine(), "fp32", torch.float32),
+    ],
+)
+def test_chat_loads_in_the_precision_training_uses(
+    machine: HardwareInfo, precision: str, dtype: torch.dtype
+) -> None:
+    assert resolve_precision("auto", machine) == precision
+    assert inference_dtype(machine) == dtype
+
+
+@pytest.mark.parametrize(
+    ("variables", "home"),
+    [
+        ({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, Path("/kaggle/working/modelforge-runs")),
+        ({"COLAB_RELEASE_TAG": "release-colab"}, Path("/content/modelforge-runs")),
+    ],
+)
+def test_preflight_checks_the_disk_where_colab_and_kaggle_runs_go(
+    variables: dict[str, str],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_causal: Path,
+    tiny_data: dict[str, Path],
+) -> None:
+    from modelforge_nb.config import FinetuneConfig
+    from modelforge_nb.preflight import preflight
+
+    monkeypatch.delenv("MODELFORGE_HOME", raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert default_home() == home
+    report = preflight(FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"])))
+    assert report.disk_folder == home / "runs" == runs_root(None)
