@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
-from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.rundir import read_json, run_folder, weights_folder
 
 if TYPE_CHECKING:
     from modelforge_nb.hardware import HardwareInfo
@@ -62,7 +62,7 @@ def _load(run_or_path: Any) -> LoadedModel:
         task = TASKS[config.task]
         generation = config.generation.model_dump()
         prompt_format = read_json(folder / "prompt_format.json") or {"kind": "chat_template"}
-        weights = next((folder / n for n in ("adapter", "model") if (folder / n).is_dir()), None)
+        weights = weights_folder(folder)
         if weights is None:
             raise RunError(
                 "run.no_weights",

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ModelForgeError, RunError
-from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.rundir import read_json, run_folder, weights_folder
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -92,7 +92,7 @@ def push_to_hub(
 
         folder = merge_run(run_dir, log=say)
     else:
-        folder = next((run_dir / n for n in ("adapter", "model") if (run_dir / n).is_dir()), None)
+        folder = weights_folder(run_dir)
         if folder is None:
             raise RunError(
                 "run.no_weights",

@@ -160,6 +160,12 @@ def worker_alive(run_dir: Path, now: float | None = None) -> bool:
     return age < HEARTBEAT_STALE_SECONDS
 
 
+def weights_folder(run_dir: Path) -> Path | None:
+    """The run's saved weights: ``adapter/`` (LoRA, QLoRA) or ``model/`` (full); None before
+    the run has completed."""
+    return next((run_dir / n for n in ("adapter", "model") if (run_dir / n).is_dir()), None)
+
+
 def last_complete_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint the worker finished writing."""
     done = [

@@ -127,10 +127,7 @@ class Run:
         return pandas.DataFrame(self.history)
 
     def weights_dir(self) -> Path | None:
-        for name in ("adapter", "model"):
-            if (self.output_dir / name).is_dir():
-                return self.output_dir / name
-        return None
+        return rundir.weights_folder(self.output_dir)
 
     def _status(self) -> dict[str, Any]:
         """status.json, with a dead worker's run read as ``failed``. Writes nothing."""

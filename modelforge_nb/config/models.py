@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from modelforge_nb.config.tasks import TASK_NAMES, TASKS
 
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".arrow")
+#: THE data file formats the readers take (``data/readers.py`` reads each of them).
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+# Names that are paths even before the file exists: the formats above, and data files the
+# readers will refuse with a clear error rather than look up on the Hub.
+_PATH_SUFFIXES = (*DATA_FILE_SUFFIXES, ".txt", ".arrow")
 
 
 class Section(BaseModel):
@@ -134,7 +138,7 @@ class DistributedSettings(Section):
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith((".", "/", "~")) or value.lower().endswith(_DATA_SUFFIXES)
+    return value.startswith((".", "/", "~")) or value.lower().endswith(_PATH_SUFFIXES)
 
 
 def _resolve(value: str, base: Path, *, always: bool) -> str:
@@ -357,3 +361,13 @@ def is_valid_run_name(name: str) -> bool:
 def config_schema() -> dict[str, Any]:
     """The JSON schema of ``FinetuneConfig``, for the form, REST and the docs."""
     return FinetuneConfig.model_json_schema()
+
+
+def resolve_ref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its ``$ref`` (direct, or inside a nullable ``anyOf``) followed into
+    ``$defs``; any other node as it is. The form and the reference both read the schema so."""
+    ref = node.get("$ref") or next((o["$ref"] for o in node.get("anyOf", []) if "$ref" in o), None)
+    if not ref:
+        return node
+    resolved: dict[str, Any] = schema["$defs"][ref.rsplit("/", 1)[-1]]
+    return resolved

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.models import FinetuneConfig, resolve_ref
 from modelforge_nb.config.tasks import TASKS
 
 _INTRO = """\
@@ -33,14 +33,6 @@ lora: {r: 16, alpha: 32}
 training: {epochs: 2, batch_size: 4, learning_rate: 2.0e-4}
 ```
 """
-
-
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    ref = node.get("$ref")
-    if ref:
-        resolved: dict[str, Any] = schema["$defs"][ref.rsplit("/", 1)[-1]]
-        return resolved
-    return node
 
 
 def _type(node: dict[str, Any]) -> str:
@@ -89,7 +81,7 @@ def _escape(text: str) -> str:
 def _table(schema: dict[str, Any], section: dict[str, Any], prefix: str) -> list[str]:
     lines = ["| field | type | default | range | what it does |", "| --- | --- | --- | --- | --- |"]
     for name, raw in section["properties"].items():
-        node = _resolve(schema, raw)
+        node = resolve_ref(schema, raw)
         if "properties" in node:
             continue
         nullable_ref = [o for o in raw.get("anyOf", []) if "$ref" in o]
@@ -107,7 +99,7 @@ def _sections(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
     for name, raw in schema["properties"].items():
         refs = [raw] if "$ref" in raw else [o for o in raw.get("anyOf", []) if "$ref" in o]
         if refs:
-            found.append((name, _resolve(schema, refs[0]), raw.get("description", "")))
+            found.append((name, resolve_ref(schema, refs[0]), raw.get("description", "")))
     return found
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.config.models import DATA_FILE_SUFFIXES
 from modelforge_nb.data.issues import DatasetIssue
 
-SUPPORTED_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+SUPPORTED_SUFFIXES = DATA_FILE_SUFFIXES
 
 
 @dataclass

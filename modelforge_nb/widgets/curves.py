@@ -13,22 +13,22 @@ from typing import Any
 
 from modelforge_nb.widgets.plot import Downsampler, Point, line_chart
 
-SHOWN_METRICS = frozenset(
+#: The final metrics that say how good a run is: the runs table shows these.
+QUALITY_METRICS = frozenset(
     {
         "train_loss",
         "eval_loss",
         "perplexity",
-        "eval_mean_token_accuracy",
         "rouge1",
         "rouge2",
         "rougeL",
         "exact_match",
         "f1",
         "reward_accuracy",
-        "global_step",
-        "runtime_s",
     }
 )
+#: The final metrics the dashboard shows: quality, and how the run went.
+SHOWN_METRICS = QUALITY_METRICS | {"eval_mean_token_accuracy", "global_step", "runtime_s"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import ipywidgets as widgets
 import yaml
 
-from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.models import FinetuneConfig, resolve_ref
 from modelforge_nb.errors import ConfigError
 
 BASIC = (
@@ -32,11 +32,6 @@ BASIC = (
 OPEN_SECTIONS = ("lora", "training")
 ADVANCED = ("output_root", "report_to", "trust_remote_code")
 _LABEL = widgets.Layout(width="150px")
-
-
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    ref = node.get("$ref") or next((o["$ref"] for o in node.get("anyOf", []) if "$ref" in o), None)
-    return schema["$defs"][ref.split("/")[-1]] if ref else node
 
 
 def _choices(node: dict[str, Any]) -> list[Any] | None:
@@ -141,7 +136,7 @@ class ConfigForm:
         basic: list[widgets.Widget] = []
         advanced: list[widgets.Widget] = []
         for name, node in schema["properties"].items():
-            resolved = _resolve(schema, node)
+            resolved = resolve_ref(schema, node)
             if resolved.get("type") == "object" and "properties" in resolved:
                 children = []
                 for child, child_node in resolved["properties"].items():

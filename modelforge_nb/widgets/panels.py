@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from modelforge_nb.widgets.curves import QUALITY_METRICS
+
 if TYPE_CHECKING:
     from modelforge_nb.hardware import HardwareInfo
     from modelforge_nb.runs import Run
@@ -72,17 +74,7 @@ def runs_html(runs: list[Run]) -> str:
         shown = ", ".join(
             f"{k} {v:.4g}"
             for k, v in sorted(metrics.items())
-            if k
-            in {
-                "eval_loss",
-                "train_loss",
-                "perplexity",
-                "rougeL",
-                "f1",
-                "exact_match",
-                "reward_accuracy",
-            }
-            and isinstance(v, float)
+            if k in QUALITY_METRICS and isinstance(v, float)
         )
         loss = status.get("last_loss")
         rows.append(

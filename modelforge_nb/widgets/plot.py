@@ -16,25 +16,6 @@ MAX_POINTS = 400
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd")
 
 
-def downsample(points: Sequence[Point], limit: int = MAX_POINTS) -> list[Point]:
-    """At most ``limit`` points: the first, the last, and each bucket's min and max."""
-    if len(points) <= limit:
-        return list(points)
-    buckets = max(1, (limit - 2) // 2)
-    inner = points[1:-1]
-    size = len(inner) / buckets
-    out: list[Point] = [points[0]]
-    for b in range(buckets):
-        chunk = inner[int(b * size) : int((b + 1) * size)]
-        if not chunk:
-            continue
-        low = min(chunk, key=lambda p: p[1])
-        high = max(chunk, key=lambda p: p[1])
-        out.extend(sorted({low, high}, key=lambda p: p[0]))
-    out.append(points[-1])
-    return out
-
-
 class Downsampler:
     """A growing curve kept downsampled as its points arrive, for redraws that cost O(limit).
 
@@ -207,3 +188,11 @@ def count_points(svg: str) -> int:
     for chunk in svg.split('points="')[1:]:
         total += chunk.split('"', 1)[0].count(",")
     return total
+
+
+def downsample(points: Sequence[Point], limit: int = MAX_POINTS) -> list[Point]:
+    """At most ``limit`` points of a whole curve at once, bucketed as ``Downsampler`` does."""
+    sampler = Downsampler(limit)
+    for point in points:
+        sampler.add(point)
+    return sampler.points()

@@ -75,3 +75,10 @@ def test_preflight_checks_the_disk_where_colab_and_kaggle_runs_go(
     assert default_home() == home
     report = preflight(FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"])))
     assert report.disk_folder == home / "runs" == runs_root(None)
+
+
+def test_the_readers_read_every_data_format_the_config_accepts() -> None:
+    from modelforge_nb.config.models import DATA_FILE_SUFFIXES
+    from modelforge_nb.data.readers import _READERS
+
+    assert set(_READERS) == set(DATA_FILE_SUFFIXES)
