@@ -47,9 +47,12 @@ class NotLikeForLike(Exception):
 
 
 def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
+    from modelforge_nb.tuner.launcher import worker_environment
+
     out = work / f"plain-{seed}-{time.time_ns()}"
     out.mkdir()
     start = time.time()
+    # The same process environment the worker gets, so only the notebook layer differs.
     subprocess.run(
         [
             sys.executable,
@@ -62,6 +65,7 @@ def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
         ],
         check=True,
         capture_output=True,
+        env=worker_environment(bench_config(model, data, seed)),
     )
     record = json.loads((out / "timings.json").read_text())
     times = {int(k): v for k, v in record["times"].items()}
@@ -144,6 +148,8 @@ def overhead(work: Path) -> dict[str, Any]:
         "plain_peak": median("plain", "peak"),
         "mf_peak": median("modelforge", "peak"),
         "plot_messages": median("modelforge", "messages"),
+        "plain_steps": [r["step"] for r in sides["plain"]],
+        "mf_steps": [r["step"] for r in sides["modelforge"]],
         "effective": sides["modelforge"][-1]["effective"],
         "model": model,
         "data": data,
@@ -249,6 +255,20 @@ def versions() -> str:
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
+def _spread(plain_steps: list[float], mf_steps: list[float]) -> str:
+    """Whether the two sides' per-repeat timings overlap, said in a sentence."""
+    low = max(min(plain_steps), min(mf_steps))
+    high = min(max(plain_steps), max(mf_steps))
+    if low <= high:
+        return (
+            "The per-repeat s/step of the two sides overlap (plain trl "
+            f"{min(plain_steps):.4f}-{max(plain_steps):.4f}, modelforge_nb "
+            f"{min(mf_steps):.4f}-{max(mf_steps):.4f}): the ratio is within this machine's "
+            "noise, not a difference between the two."
+        )
+    return "The per-repeat s/step of the two sides do not overlap."
+
+
 def _gb(value: float) -> str:
     return f"{value / 1e9:.2f}"
 
@@ -282,6 +302,12 @@ def main() -> int:
         ("Steady-state s/step, plain trl script", f"{over['plain_step']:.4f}"),
         ("Steady-state s/step, modelforge_nb + dashboard", f"{over['mf_step']:.4f}"),
         ("Ratio, modelforge_nb / plain trl (same effective arguments)", f"{over['ratio']:.3f}"),
+        (
+            "Each repeat's s/step, plain trl / modelforge_nb",
+            ", ".join(f"{s:.4f}" for s in over["plain_steps"])
+            + " / "
+            + ", ".join(f"{s:.4f}" for s in over["mf_steps"]),
+        ),
         ("Call to first step, plain trl script (s)", f"{over['plain_start']:.2f}"),
         ("Call to first step, modelforge_nb (s)", f"{over['mf_start']:.2f}"),
         ("Start-up overhead (s)", f"{over['mf_start'] - over['plain_start']:+.2f}"),
@@ -339,6 +365,8 @@ def main() -> int:
         f"{effective['model']['parameters']:,} parameters, "
         f"{effective['train_data']['rows']} training rows with data hash "
         f"`{effective['train_data']['sha256']}`.",
+        "",
+        _spread(over["plain_steps"], over["mf_steps"]),
         "",
         "Memory: peak RSS of the training process on the CPU (loading included). The probe is "
         "`preflight(config, probe=True)`: two real steps on the longest batch.",
