@@ -117,7 +117,8 @@ def test_streaming_pieces_add_up_to_the_greedy_answer(trained: dict[str, Run]) -
     prompt = "What is two plus three?"
     whole = generate(trained["sft"], prompt, temperature=0, max_new_tokens=12)
     pieces = list(generate(trained["sft"], prompt, temperature=0, max_new_tokens=12, stream=True))
-    assert len(pieces) >= 2
+    # The streamer hands over text word by word: an answer of several words comes in pieces.
+    assert len(pieces) >= min(2, len(whole.split())), (pieces, whole)
     assert "".join(pieces).strip() == whole
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +22,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("lab")
     extensions = root / "labextensions"
     extensions.mkdir()
-    (extensions / "modelforge-nb").symlink_to(REPO_ROOT / "modelforge_nb" / "labextension")
+    # A copy, as a wheel installs it: jupyter_server 2.10 (the oldest allowed) answers 403 for
+    # static files reached through a link that points outside the extensions folder.
+    shutil.copytree(REPO_ROOT / "modelforge_nb" / "labextension", extensions / "modelforge-nb")
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
