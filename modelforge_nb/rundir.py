@@ -101,6 +101,29 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], i
     return events, offset + end
 
 
+def read_tail_events(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The newest events, from at most the last ``max_bytes`` of the log: whole lines only,
+    so the cost of a read does not grow with the length of the run."""
+    path = run_dir / EVENTS_FILE
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    if start:
+        data = data[data.find(b"\n") + 1 :]  # the first line is cut: skip it
+    events = []
+    for raw in data[: data.rfind(b"\n") + 1].splitlines():
+        try:
+            events.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
 def beat(run_dir: Path) -> None:
     """The worker's sign of life: the time now, in ``heartbeat``."""
     (run_dir / HEARTBEAT_FILE).write_text(str(time.time()), encoding="utf-8")

@@ -1,44 +1,67 @@
 """REST handlers for the sidebar: list runs, one run, stop a run, hardware.
 
 Inputs are validated (an unknown run id is a 404, malformed input a 400) and every error
-is JSON of one shape: ``{"error": {"code": ..., "message": ...}}``.
+is JSON of one shape: ``{"error": {"code": ..., "message": ...}}``. The file and SQLite
+reads run in a thread, off the server's event loop, and each reads only the tail of a run's
+event log, so a poll costs the same for a run of ten steps and of a hundred thousand.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
+from tornado.ioloop import IOLoop
 
 from modelforge_nb.errors import ModelForgeError, RunError
+from modelforge_nb.rundir import read_json, read_tail_events
 from modelforge_nb.runs import Run, Workspace
 
 _TAIL = 200
 RUN_ID_PATTERN = r"[^/]+"
 
 
-def run_summary(run: Run) -> dict[str, Any]:
-    """What the sidebar lists for a run."""
+def run_summary(run: Run, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the sidebar lists for a run (``events``: the tail of its log, when read already)."""
     status = run._status()
+    identity = read_json(run.output_dir / "run.json")
     total = status.get("total_steps")
     step = status.get("step") or 0
-    losses = [e["loss"] for e in run.history if e["type"] == "log" and "loss" in e]
+    tail = read_tail_events(run.output_dir) if events is None else events
+    losses = [e["loss"] for e in tail if e.get("type") == "log" and "loss" in e]
     return {
         "id": run.id,
         "name": run.name,
         "status": status.get("status", "queued"),
-        "task": run.config.task,
+        "task": identity.get("task") or run.config.task,
         "step": step,
         "total_steps": total,
         "progress": (step / total) if total else None,
         "last_loss": status.get("last_loss"),
         "loss_tail": losses[-50:],
         "error": status.get("error"),
-        "created_at": status.get("started_at"),
+        "created_at": identity.get("created_at"),
+        "started_at": status.get("started_at"),
         "updated_at": status.get("updated_at"),
     }
+
+
+def run_detail(run: Run) -> dict[str, Any]:
+    """A run's summary with its recent history, final metrics and config."""
+    events = read_tail_events(run.output_dir)
+    detail = run_summary(run, events)
+    detail["history"] = [e for e in events if e.get("type") in {"log", "eval"}][-_TAIL:]
+    detail["metrics"] = run.metrics
+    detail["config"] = run.config.to_dict()
+    return detail
+
+
+async def _off_loop(work: Callable[[], Any]) -> Any:
+    """Run blocking reads in a thread, so the server's event loop never waits on a disk."""
+    return await IOLoop.current().run_in_executor(None, work)
 
 
 class ModelForgeHandler(APIHandler):
@@ -63,38 +86,44 @@ class ModelForgeHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
-    def find_run(self, run_id: str) -> Run | None:
-        try:
-            return self.workspace().get_run(run_id)
-        except RunError as error:
-            status = 400 if error.code == "run.bad_id" else 404
-            self.fail(status, error.code, str(error))
+    async def find_run(self, run_id: str) -> Run | None:
+        """The run, looked up off the loop; None after answering 400 or 404."""
+        workspace = self.workspace()
+
+        def lookup() -> Run | RunError:
+            try:
+                return workspace.get_run(run_id)
+            except RunError as error:
+                return error
+
+        found: Run | RunError = await _off_loop(lookup)
+        if isinstance(found, RunError):
+            self.fail(400 if found.code == "run.bad_id" else 404, found.code, str(found))
             return None
+        return found
 
 
 class RunsHandler(ModelForgeHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
-        runs = [run_summary(run) for run in self.workspace().list_runs()]
+    async def get(self) -> None:
+        workspace = self.workspace()
+        runs = await _off_loop(lambda: [run_summary(run) for run in workspace.list_runs()])
         self.finish(json.dumps({"runs": runs}))
 
 
 class RunHandler(ModelForgeHandler):
     @tornado.web.authenticated
-    def get(self, run_id: str) -> None:
-        run = self.find_run(run_id)
+    async def get(self, run_id: str) -> None:
+        run = await self.find_run(run_id)
         if run is None:
             return
-        detail = run_summary(run)
-        detail["history"] = run.history[-_TAIL:]
-        detail["metrics"] = run.metrics
-        detail["config"] = run.config.to_dict()
+        detail = await _off_loop(lambda: run_detail(run))
         self.finish(json.dumps(detail, default=str))
 
 
 class StopHandler(ModelForgeHandler):
     @tornado.web.authenticated
-    def post(self, run_id: str) -> None:
+    async def post(self, run_id: str) -> None:
         body = self.request.body or b"{}"
         try:
             options = json.loads(body)
@@ -110,19 +139,21 @@ class StopHandler(ModelForgeHandler):
                 f"Stop takes no options (got {body[:60]!r}); send {{}} or nothing.",
             )
             return
-        run = self.find_run(run_id)
+        run = await self.find_run(run_id)
         if run is None:
             return
         # Never wait here: the worker stops at its next step and the sidebar polls.
-        self.finish(json.dumps({"id": run.id, "status": run.stop()}))
+        status = await _off_loop(run.stop)
+        self.finish(json.dumps({"id": run.id, "status": status}))
 
 
 class HardwareHandler(ModelForgeHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from modelforge_nb.hardware import detect_hardware
 
-        self.finish(json.dumps(detect_hardware(refresh=True).to_dict()))
+        hardware = await _off_loop(lambda: detect_hardware(refresh=True).to_dict())
+        self.finish(json.dumps(hardware))
 
 
 def routes() -> list[tuple[str, type[ModelForgeHandler]]]:

@@ -128,6 +128,8 @@ def test_list_detail_and_hardware(server: Server, runs: dict[str, Run]) -> None:
     done = listed[runs["done"].id]
     assert done["status"] == "completed" and done["progress"] == 1.0
     assert done["last_loss"] is not None and len(done["loss_tail"]) == 8
+    identity = json.loads((runs["done"].output_dir / "run.json").read_text())
+    assert done["created_at"] == identity["created_at"] < done["started_at"]
     status, detail = server.call("GET", f"/modelforge/api/runs/{runs['done'].id}")
     assert status == 200 and len(detail["history"]) >= 8 and detail["metrics"]["global_step"] == 8
     status, hardware = server.call("GET", "/modelforge/api/hardware")

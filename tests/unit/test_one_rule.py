@@ -82,3 +82,18 @@ def test_the_readers_read_every_data_format_the_config_accepts() -> None:
     from modelforge_nb.data.readers import _READERS
 
     assert set(_READERS) == set(DATA_FILE_SUFFIXES)
+
+
+def test_a_long_runs_tail_is_read_without_reading_the_whole_log(tmp_path: Path) -> None:
+    import json
+
+    import modelforge_nb.rundir as rundir
+
+    with (tmp_path / rundir.EVENTS_FILE).open("w") as log:
+        log.write("not json: the head of a log the tail reader never reaches\n" * 10)
+        for step in range(1, 100_001):
+            log.write(json.dumps({"type": "log", "step": step, "loss": 1 / step}) + "\n")
+    tail = rundir.read_tail_events(tmp_path, max_bytes=64 * 1024)
+    steps = [e["step"] for e in tail]
+    assert steps[-1] == 100_000 and steps == list(range(steps[0], 100_001))
+    assert 500 < len(steps) < 2000  # whole lines from the last 64 KiB only
