@@ -1,8 +1,9 @@
 """The measured dry run: the worker launched with ``--probe`` trains two real steps on the
 data's longest batch and writes ``probe.json`` (peak memory, seconds per step).
 
-It runs in a temporary run folder with an index of its own, so a probe never shows up among
-the user's runs.
+``run_probe`` launches it (in a temporary run folder with an index of its own, so a probe
+never shows up among the user's runs); ``probe_setup`` and ``probe_measure`` are the
+worker's side.
 """
 
 from __future__ import annotations
@@ -60,3 +61,49 @@ def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]
         measured = rundir.read_json(run_dir / "probe.json")
         measured["probe_status"] = status
         return measured
+
+
+PROBE_STEPS = 2
+
+
+def probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig]:
+    """The longest rows, enough for two full optimizer steps, and a two-step config."""
+    from modelforge_nb.data.checks import example_text
+
+    per_step = config.training.batch_size * config.training.grad_accum
+    longest = sorted(
+        data.train, key=lambda row: len(example_text(data.data_format, row)), reverse=True
+    )[: per_step * PROBE_STEPS]
+    data.train, data.eval = longest, None
+    training = config.training.model_copy(
+        update={
+            "max_steps": PROBE_STEPS,
+            "logging_steps": 1,
+            "eval_steps": None,
+            "save_steps": 10**9,
+            "warmup_ratio": 0.0,
+        }
+    )
+    return data, config.model_copy(
+        update={"training": training, "eval_dataset": None, "eval_fraction": None}
+    )
+
+
+def probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]:
+    """Peak memory and seconds per step of the probe, from the trainer's own events."""
+    from modelforge_nb.tuner.effective import peak_memory_bytes
+
+    peak = peak_memory_bytes(on_gpu)
+    logs = [e for e in rundir.read_events(run_dir)[0] if e["type"] == "log"]
+    times = {int(e["step"]): float(e["time"]) for e in logs}
+    if 1 in times and PROBE_STEPS in times:
+        step_seconds = (times[PROBE_STEPS] - times[1]) / (PROBE_STEPS - 1)
+    else:
+        step_seconds = (time.perf_counter() - started) / PROBE_STEPS
+    measured = {
+        "probe_peak_bytes": peak,
+        "probe_step_seconds": step_seconds,
+        "probe_device": "cuda" if on_gpu else "cpu",
+    }
+    rundir.write_json_atomic(run_dir / "probe.json", measured)
+    return measured

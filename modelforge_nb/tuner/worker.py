@@ -35,7 +35,6 @@ from modelforge_nb.rundir import (
 )
 
 log = logging.getLogger("modelforge_nb.worker")
-_METRIC_SAMPLES = 32
 
 
 @dataclass
@@ -173,102 +172,6 @@ def _load_model(
     return model
 
 
-def _numbers(values: dict[str, Any]) -> dict[str, float | int]:
-    """The numeric entries of a metrics dict; 0-d tensors and numpy scalars become numbers."""
-    out: dict[str, float | int] = {}
-    for key, value in values.items():
-        number = value.item() if hasattr(value, "item") else value
-        if isinstance(number, int | float) and not isinstance(number, bool):
-            out[key] = number
-    return out
-
-
-def _summaries(
-    model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_length: int
-) -> dict[str, float]:
-    import torch
-
-    from modelforge_nb.tuner.metrics import rouge
-
-    model.eval()
-    predictions, references = [], []
-    device = next(model.parameters()).device
-    for example in examples[:_METRIC_SAMPLES]:
-        inputs = tokenizer(
-            example["source"], return_tensors="pt", truncation=True, max_length=max_length
-        ).to(device)
-        with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=64, do_sample=False)
-        predictions.append(tokenizer.decode(output[0], skip_special_tokens=True))
-        references.append(example["target"])
-    return rouge(predictions, references)
-
-
-def _spans(
-    model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_length: int
-) -> dict[str, float]:
-    from modelforge_nb.data.format import extract_span
-    from modelforge_nb.tuner.metrics import squad_scores
-
-    model.eval()
-    predictions, references = [], []
-    for example in examples[:_METRIC_SAMPLES]:
-        predictions.append(
-            extract_span(
-                model, tokenizer, example["question"], example["context"], max_length=max_length
-            )
-        )
-        references.append(example["answer"])
-    return squad_scores(predictions, references)
-
-
-PROBE_STEPS = 2
-
-
-def _probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig]:
-    """The longest rows, enough for two full optimizer steps, and a two-step config."""
-    from modelforge_nb.data.checks import example_text
-
-    per_step = config.training.batch_size * config.training.grad_accum
-    longest = sorted(
-        data.train, key=lambda row: len(example_text(data.data_format, row)), reverse=True
-    )[: per_step * PROBE_STEPS]
-    data.train, data.eval = longest, None
-    training = config.training.model_copy(
-        update={
-            "max_steps": PROBE_STEPS,
-            "logging_steps": 1,
-            "eval_steps": None,
-            "save_steps": 10**9,
-            "warmup_ratio": 0.0,
-        }
-    )
-    return data, config.model_copy(
-        update={"training": training, "eval_dataset": None, "eval_fraction": None}
-    )
-
-
-def _probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]:
-    """Peak memory and seconds per step of the probe, from the trainer's own events."""
-    from modelforge_nb.rundir import read_events
-    from modelforge_nb.tuner.effective import peak_memory_bytes
-
-    peak = peak_memory_bytes(on_gpu)
-    logs = [e for e in read_events(run_dir)[0] if e["type"] == "log"]
-    times = {int(e["step"]): float(e["time"]) for e in logs}
-    if 1 in times and PROBE_STEPS in times:
-        step_seconds = (times[PROBE_STEPS] - times[1]) / (PROBE_STEPS - 1)
-    else:
-        step_seconds = (time.perf_counter() - started) / PROBE_STEPS
-    measured = {
-        "probe_peak_bytes": peak,
-        "probe_step_seconds": step_seconds,
-        "probe_device": "cuda" if on_gpu else "cpu",
-    }
-    write_json_atomic(run_dir / "probe.json", measured)
-    return measured
-
-
 def train(
     config: FinetuneConfig,
     run_dir: Path,
@@ -278,14 +181,15 @@ def train(
     state: RunState | None,
     probe: bool = False,
 ) -> Outcome:
-    from datasets import Dataset
     from transformers import AutoTokenizer
 
     from modelforge_nb.data import build_examples, load_dataset_for, prompt_format_for
     from modelforge_nb.embedded import resolve_model
     from modelforge_nb.hardware import detect_hardware, resolve_precision
-    from modelforge_nb.tuner import builders
     from modelforge_nb.tuner.callbacks import EventCallback, StopCallback
+    from modelforge_nb.tuner.evaluation import evaluate
+    from modelforge_nb.tuner.probe import probe_measure, probe_setup
+    from modelforge_nb.tuner.recipes import build_trainer
 
     task = TASKS[config.task]
     hardware = detect_hardware()
@@ -300,7 +204,7 @@ def train(
     prompt_format = prompt_format_for(tokenizer, task)
     data = load_dataset_for(config)
     if probe:
-        data, config = _probe_setup(config, data)
+        data, config = probe_setup(config, data)
     train_examples = build_examples(data.train, data.data_format, task, prompt_format)
     eval_examples = (
         build_examples(data.eval, data.data_format, task, prompt_format) if data.eval else None
@@ -329,71 +233,18 @@ def train(
     model = _load_model(task, model_path, config, precision, on_gpu)
     stop = StopCallback(run_dir, flag)
     callbacks = [EventCallback(run_dir, on_progress=state.progress if state else None), stop]
-    common = {"precision": precision, "on_gpu": on_gpu, "has_eval": eval_examples is not None}
-    peft_config = builders.lora_config(config)
-    if task.kind == "causal":
-        from trl import DPOTrainer, SFTTrainer
-
-        dpo = config.method == "dpo"
-        arguments = builders.dpo_arguments if dpo else builders.sft_arguments
-        trainer = (DPOTrainer if dpo else SFTTrainer)(
-            model=model,
-            args=arguments(config, run_dir, max_length=max_length, **common),
-            train_dataset=Dataset.from_list(train_examples),
-            eval_dataset=Dataset.from_list(eval_examples) if eval_examples else None,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
-        )
-    else:
-        from transformers import (
-            DataCollatorForSeq2Seq,
-            Seq2SeqTrainer,
-            Trainer,
-            default_data_collator,
-        )
-
-        from modelforge_nb.data.format import seq2seq_features, span_features
-
-        if peft_config is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, peft_config)
-        if task.kind == "seq2seq":
-
-            def features(examples: list[dict[str, Any]]) -> Any:
-                return Dataset.from_dict(
-                    seq2seq_features(
-                        examples,
-                        tokenizer,
-                        max_source_length=max_length,
-                        max_target_length=max(16, max_length // 2),
-                    )
-                )
-
-            trainer = Seq2SeqTrainer(
-                model=model,
-                args=builders.seq2seq_arguments(config, run_dir, **common),
-                train_dataset=features(train_examples),
-                eval_dataset=features(eval_examples) if eval_examples else None,
-                data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
-                processing_class=tokenizer,
-                callbacks=callbacks,
-            )
-        else:
-
-            def features(examples: list[dict[str, Any]]) -> Any:
-                return Dataset.from_dict(span_features(examples, tokenizer, max_length=max_length))
-
-            trainer = Trainer(
-                model=model,
-                args=builders.plain_arguments(config, run_dir, **common),
-                train_dataset=features(train_examples),
-                eval_dataset=features(eval_examples) if eval_examples else None,
-                data_collator=default_data_collator,
-                processing_class=tokenizer,
-                callbacks=callbacks,
-            )
+    trainer = build_trainer(
+        config,
+        model,
+        tokenizer,
+        train_examples,
+        eval_examples,
+        run_dir=run_dir,
+        max_length=max_length,
+        callbacks=callbacks,
+        precision=precision,
+        on_gpu=on_gpu,
+    )
     if state is not None:
         from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments
 
@@ -401,7 +252,7 @@ def train(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if probe:
-        return Outcome(stopped=False, metrics=_probe_measure(run_dir, on_gpu, started))
+        return Outcome(stopped=False, metrics=probe_measure(run_dir, on_gpu, started))
     if stop.stopped:
         return Outcome(stopped=True)
     from modelforge_nb.tuner.effective import peak_memory_bytes
@@ -413,27 +264,7 @@ def train(
         "peak_memory_bytes": peak_memory_bytes(on_gpu),
     }
     if eval_examples:
-        evaluation = _numbers(trainer.evaluate())
-        # Some trainers (trl's DPO in some releases) put their metrics only into the log
-        # call, which the event callback recorded as the last eval event.
-        from modelforge_nb.rundir import read_events
-
-        events = read_events(run_dir)[0]
-        logged: dict[str, Any] = next((e for e in reversed(events) if e["type"] == "eval"), {})
-        extra = {k: v for k, v in logged.items() if k.startswith("eval_")}
-        evaluation = {**_numbers(extra), **evaluation}
-        metrics.update(evaluation)
-        from modelforge_nb.tuner.metrics import perplexity
-
-        if task.kind == "causal" and config.method == "sft":
-            metrics["perplexity"] = perplexity(evaluation.get("eval_loss"))
-        accuracy = next((v for k, v in evaluation.items() if "accuracies" in k), None)
-        if accuracy is not None:
-            metrics["reward_accuracy"] = accuracy
-        if task.kind == "seq2seq":
-            metrics.update(_summaries(trainer.model, tokenizer, eval_examples, max_length))
-        elif task.kind == "span":
-            metrics.update(_spans(trainer.model, tokenizer, eval_examples, max_length))
+        metrics.update(evaluate(trainer, config, tokenizer, eval_examples, max_length, run_dir))
     if trainer.is_world_process_zero():
         final = run_dir / ("model" if config.adapter == "full" else "adapter")
         partial = run_dir / f"{final.name}.partial"
