@@ -406,7 +406,6 @@ def preflight(
     config: FinetuneConfig,
     *,
     hardware: HardwareInfo | None = None,
-    merge: bool = False,
     probe: bool = False,
 ) -> PreflightReport:
     """Check ``config`` on ``hardware`` (this machine by default) before anything loads.
@@ -471,7 +470,6 @@ def preflight(
         machine,
         longest_tokens=report.dataset.longest_tokens,
         download_bytes=download or 0,
-        merge=merge,
     )
     report.estimate = estimate
     _check_memory(config, shape, machine, report, estimate)

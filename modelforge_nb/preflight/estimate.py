@@ -82,7 +82,6 @@ class Estimate:
     download_bytes: int
     checkpoints_bytes: int
     final_bytes: int
-    merged_bytes: int
     logs_bytes: int
     tokens_per_second: float | None
 
@@ -103,7 +102,6 @@ class Estimate:
             self.download_bytes
             + self.checkpoints_bytes
             + self.final_bytes
-            + self.merged_bytes
             + self.logs_bytes
         )
 
@@ -261,7 +259,6 @@ def estimate_run(
     *,
     longest_tokens: int | None = None,
     download_bytes: int = 0,
-    merge: bool = False,
 ) -> Estimate:
     """Peak memory and disk for ``config`` on ``hardware``, broken down by term.
 
@@ -331,7 +328,6 @@ def estimate_run(
         download_bytes=download_bytes,
         checkpoints_bytes=int(checkpoint * training.save_total_limit + 1_000_000),
         final_bytes=int(final),
-        merged_bytes=int(params * 2) if merge and config.adapter != "full" else 0,
         logs_bytes=_LOG_BYTES,
         tokens_per_second=_tokens_per_second(hardware, shape, config.adapter == "full"),
     )

@@ -30,7 +30,8 @@ def run_summary(run: Run, events: list[dict[str, Any]] | None = None) -> dict[st
     identity = read_json(run.output_dir / "run.json")
     total = status.get("total_steps")
     step = status.get("step") or 0
-    tail = read_tail_events(run.output_dir) if events is None else events
+    # 32 KiB of log lines hold the last 50 losses: a listing of hundreds of runs stays cheap.
+    tail = read_tail_events(run.output_dir, 32 * 1024) if events is None else events
     losses = [e["loss"] for e in tail if e.get("type") == "log" and "loss" in e]
     return {
         "id": run.id,
