@@ -145,7 +145,14 @@ def _resolve(value: str, base: Path, *, always: bool) -> str:
     """An absolute path for a local reference; Hub ids and embedded ids stay as they are."""
     if value.startswith("modelforge:") or "://" in value:
         return value
-    candidate = Path(value).expanduser()
+    try:
+        candidate = Path(value).expanduser()
+    except RuntimeError:  # "~name" for a user this machine does not have
+        user = value.split("/", 1)[0]
+        raise ValueError(
+            f"starts with {user!r}, but this machine has no user {user[1:]!r}; "
+            "write the full path"
+        ) from None
     if not candidate.is_absolute():
         candidate = base / candidate
     if always or candidate.exists() or _looks_like_path(value):

@@ -297,3 +297,10 @@ def test_every_field_is_described() -> None:
 
     schema = config_schema()
     assert walk(schema, schema["$defs"], "") == []
+
+
+def test_a_home_folder_of_an_unknown_user_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        FinetuneConfig.from_dict({"model": "~0", "dataset": "d.jsonl"})
+    assert _problem_fields(caught.value) == {"model"}
+    assert "no user '0'" in str(caught.value)
