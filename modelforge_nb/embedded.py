@@ -133,7 +133,7 @@ def prepare_embedded(
 
     require("gguf", f"Reading the embedded model {model_id}", field="model")
     say = log or (lambda _message: None)
-    say(f"Converting {gguf_file} into {target} (once, about half a minute)...")
+    say(f"Converting {gguf_file} into {target} (once; later uses load that folder)...")
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
