@@ -150,8 +150,7 @@ def _resolve(value: str, base: Path, *, always: bool) -> str:
     except RuntimeError:  # "~name" for a user this machine does not have
         user = value.split("/", 1)[0]
         raise ValueError(
-            f"starts with {user!r}, but this machine has no user {user[1:]!r}; "
-            "write the full path"
+            f"starts with {user!r}, but this machine has no user {user[1:]!r}; write the full path"
         ) from None
     if not candidate.is_absolute():
         candidate = base / candidate

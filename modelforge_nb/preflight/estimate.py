@@ -98,12 +98,7 @@ class Estimate:
 
     @property
     def disk_bytes(self) -> int:
-        return (
-            self.download_bytes
-            + self.checkpoints_bytes
-            + self.final_bytes
-            + self.logs_bytes
-        )
+        return self.download_bytes + self.checkpoints_bytes + self.final_bytes + self.logs_bytes
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
