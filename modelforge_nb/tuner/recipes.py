@@ -5,6 +5,7 @@ like trl's own SFTConfig/SFTTrainer. The worker picks one from ``RECIPES`` and r
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +16,43 @@ from modelforge_nb.tuner import builders
 Examples = list[dict[str, Any]]
 
 
-def _causal(
-    config: FinetuneConfig,
-    model: Any,
-    tokenizer: Any,
-    train: Examples,
-    evaluation: Examples | None,
-    *,
-    run_dir: Path,
-    max_length: int,
-    callbacks: list[Any],
-    common: dict[str, Any],
-) -> Any:
+@dataclass(frozen=True)
+class Job:
+    """What every recipe gets: the config, the loaded model and tokenizer, the examples."""
+
+    config: FinetuneConfig
+    model: Any
+    tokenizer: Any
+    train: Examples
+    evaluation: Examples | None
+    run_dir: Path
+    max_length: int
+    callbacks: list[Any]
+    precision: str
+    on_gpu: bool
+
+    @property
+    def common(self) -> dict[str, Any]:
+        """The arguments every ``builders.*_arguments`` takes."""
+        has_eval = self.evaluation is not None
+        return {"precision": self.precision, "on_gpu": self.on_gpu, "has_eval": has_eval}
+
+
+def _causal(job: Job) -> Any:
     """SFT or DPO with trl: trl wraps the model in the LoRA adapter itself."""
     from datasets import Dataset
     from trl import DPOTrainer, SFTTrainer
 
-    dpo = config.method == "dpo"
+    dpo = job.config.method == "dpo"
     arguments = builders.dpo_arguments if dpo else builders.sft_arguments
     return (DPOTrainer if dpo else SFTTrainer)(
-        model=model,
-        args=arguments(config, run_dir, max_length=max_length, **common),
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
-        processing_class=tokenizer,
-        peft_config=builders.lora_config(config),
-        callbacks=callbacks,
+        model=job.model,
+        args=arguments(job.config, job.run_dir, max_length=job.max_length, **job.common),
+        train_dataset=Dataset.from_list(job.train),
+        eval_dataset=Dataset.from_list(job.evaluation) if job.evaluation else None,
+        processing_class=job.tokenizer,
+        peft_config=builders.lora_config(job.config),
+        callbacks=job.callbacks,
     )
 
 
@@ -53,109 +65,61 @@ def _with_adapter(config: FinetuneConfig, model: Any) -> Any:
     return get_peft_model(model, peft_config)
 
 
-def _seq2seq(
-    config: FinetuneConfig,
-    model: Any,
-    tokenizer: Any,
-    train: Examples,
-    evaluation: Examples | None,
-    *,
-    run_dir: Path,
-    max_length: int,
-    callbacks: list[Any],
-    common: dict[str, Any],
-) -> Any:
+def _seq2seq(job: Job) -> Any:
     """Summarization: transformers' Seq2SeqTrainer on source/target token ids."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer
 
     from modelforge_nb.data.format import seq2seq_features
 
-    model = _with_adapter(config, model)
+    model = _with_adapter(job.config, job.model)
 
     def features(examples: Examples) -> Any:
         return Dataset.from_dict(
             seq2seq_features(
                 examples,
-                tokenizer,
-                max_source_length=max_length,
-                max_target_length=max(16, max_length // 2),
+                job.tokenizer,
+                max_source_length=job.max_length,
+                max_target_length=max(16, job.max_length // 2),
             )
         )
 
     return Seq2SeqTrainer(
         model=model,
-        args=builders.seq2seq_arguments(config, run_dir, **common),
-        train_dataset=features(train),
-        eval_dataset=features(evaluation) if evaluation else None,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
-        processing_class=tokenizer,
-        callbacks=callbacks,
+        args=builders.seq2seq_arguments(job.config, job.run_dir, **job.common),
+        train_dataset=features(job.train),
+        eval_dataset=features(job.evaluation) if job.evaluation else None,
+        data_collator=DataCollatorForSeq2Seq(job.tokenizer, model=model),
+        processing_class=job.tokenizer,
+        callbacks=job.callbacks,
     )
 
 
-def _span(
-    config: FinetuneConfig,
-    model: Any,
-    tokenizer: Any,
-    train: Examples,
-    evaluation: Examples | None,
-    *,
-    run_dir: Path,
-    max_length: int,
-    callbacks: list[Any],
-    common: dict[str, Any],
-) -> Any:
+def _span(job: Job) -> Any:
     """Extractive QA: transformers' Trainer on start/end positions."""
     from datasets import Dataset
     from transformers import Trainer, default_data_collator
 
     from modelforge_nb.data.format import span_features
 
-    model = _with_adapter(config, model)
-
     def features(examples: Examples) -> Any:
-        return Dataset.from_dict(span_features(examples, tokenizer, max_length=max_length))
+        return Dataset.from_dict(span_features(examples, job.tokenizer, max_length=job.max_length))
 
     return Trainer(
-        model=model,
-        args=builders.plain_arguments(config, run_dir, **common),
-        train_dataset=features(train),
-        eval_dataset=features(evaluation) if evaluation else None,
+        model=_with_adapter(job.config, job.model),
+        args=builders.plain_arguments(job.config, job.run_dir, **job.common),
+        train_dataset=features(job.train),
+        eval_dataset=features(job.evaluation) if job.evaluation else None,
         data_collator=default_data_collator,
-        processing_class=tokenizer,
-        callbacks=callbacks,
+        processing_class=job.tokenizer,
+        callbacks=job.callbacks,
     )
 
 
 #: The recipe for each kind of task (``Task.kind`` in the task table).
-RECIPES: dict[str, Callable[..., Any]] = {"causal": _causal, "seq2seq": _seq2seq, "span": _span}
+RECIPES: dict[str, Callable[[Job], Any]] = {"causal": _causal, "seq2seq": _seq2seq, "span": _span}
 
 
-def build_trainer(
-    config: FinetuneConfig,
-    model: Any,
-    tokenizer: Any,
-    train: Examples,
-    evaluation: Examples | None,
-    *,
-    run_dir: Path,
-    max_length: int,
-    callbacks: list[Any],
-    precision: str,
-    on_gpu: bool,
-) -> Any:
-    """The trainer for ``config``'s task and method, ready to ``train()``."""
-    common = {"precision": precision, "on_gpu": on_gpu, "has_eval": evaluation is not None}
-    recipe = RECIPES[TASKS[config.task].kind]
-    return recipe(
-        config,
-        model,
-        tokenizer,
-        train,
-        evaluation,
-        run_dir=run_dir,
-        max_length=max_length,
-        callbacks=callbacks,
-        common=common,
-    )
+def build_trainer(job: Job) -> Any:
+    """The trainer for the job's task and method, ready to ``train()``."""
+    return RECIPES[TASKS[job.config.task].kind](job)

@@ -189,7 +189,7 @@ def train(
     from modelforge_nb.tuner.callbacks import EventCallback, StopCallback
     from modelforge_nb.tuner.evaluation import evaluate
     from modelforge_nb.tuner.probe import probe_measure, probe_setup
-    from modelforge_nb.tuner.recipes import build_trainer
+    from modelforge_nb.tuner.recipes import Job, build_trainer
 
     task = TASKS[config.task]
     hardware = detect_hardware()
@@ -234,16 +234,18 @@ def train(
     stop = StopCallback(run_dir, flag)
     callbacks = [EventCallback(run_dir, on_progress=state.progress if state else None), stop]
     trainer = build_trainer(
-        config,
-        model,
-        tokenizer,
-        train_examples,
-        eval_examples,
-        run_dir=run_dir,
-        max_length=max_length,
-        callbacks=callbacks,
-        precision=precision,
-        on_gpu=on_gpu,
+        Job(
+            config=config,
+            model=model,
+            tokenizer=tokenizer,
+            train=train_examples,
+            evaluation=eval_examples,
+            run_dir=run_dir,
+            max_length=max_length,
+            callbacks=callbacks,
+            precision=precision,
+            on_gpu=on_gpu,
+        )
     )
     if state is not None:
         from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments
