@@ -9,15 +9,12 @@ left out (the Hub rejects a path there, and a path says nothing to a reader anyw
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 
-# The Hub's repository id: an optional owner, then a name (huggingface_hub's validate_repo_id).
-_HUB_ID = re.compile(r"^(?:[\w.-]{1,96}/)?[\w.-]{1,96}$")
 # Config fields a card never shows: local paths and where runs are kept.
 _PRIVATE_FIELDS = {"dataset", "eval_dataset", "output_root"}
 
@@ -30,9 +27,13 @@ def hub_reference(name: str | None) -> str | None:
 
     if is_embedded(name):
         return hub_id(name)
-    if Path(name).expanduser().exists() or name.startswith((".", "/", "~")):
+    if name.startswith((".", "/", "~")) or Path(name).exists():
         return None
-    if not _HUB_ID.match(name) or "--" in name or ".." in name or name.endswith(".git"):
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
         return None
     return name
 

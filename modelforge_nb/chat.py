@@ -381,8 +381,6 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
 
     from modelforge_nb.embedded import resolve_model
 
-    peft_model = _peft_model_class()
-
     folder = run_folder(run)
     config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
     adapter = folder / "adapter"
@@ -400,7 +398,7 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     base = getattr(transformers, task.auto_class).from_pretrained(
         resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
     )
-    merged = _load_adapter(peft_model, base, adapter).merge_and_unload()
+    merged = _load_adapter(_peft_model_class(), base, adapter).merge_and_unload()
     target = Path(output_dir) if output_dir else folder / "merged"
     partial = target.with_name(target.name + ".partial")
     merged.save_pretrained(partial)

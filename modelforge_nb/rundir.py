@@ -92,13 +92,7 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], i
     except FileNotFoundError:
         return [], offset
     end = data.rfind(b"\n") + 1
-    events = []
-    for raw in data[:end].splitlines():
-        try:
-            events.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    return events, offset + end
+    return _parse_lines(data[:end]), offset + end
 
 
 def read_tail_events(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
@@ -115,8 +109,13 @@ def read_tail_events(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[st
         return []
     if start:
         data = data[data.find(b"\n") + 1 :]  # the first line is cut: skip it
+    return _parse_lines(data[: data.rfind(b"\n") + 1])
+
+
+def _parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """The events in whole lines of the log; a line that is not JSON is passed over."""
     events = []
-    for raw in data[: data.rfind(b"\n") + 1].splitlines():
+    for raw in data.splitlines():
         try:
             events.append(json.loads(raw))
         except json.JSONDecodeError:
@@ -181,6 +180,17 @@ def worker_alive(run_dir: Path, now: float | None = None) -> bool:
         launched = float(process.get("written_at") or 0)
         age = (time.time() if now is None else now) - launched
     return age < HEARTBEAT_STALE_SECONDS
+
+
+def read_status(run_dir: Path) -> tuple[dict[str, Any], bool]:
+    """``status.json`` as recorded, and whether its worker is gone although it still says
+    queued or running. Reads only: a reader shows such a run as failed (``DEAD_WORKER``),
+    the launcher's ``reconcile`` records it."""
+    status = read_json(run_dir / "status.json")
+    if status.get("status") not in ACTIVE or worker_alive(run_dir):
+        return status, False
+    status = read_json(run_dir / "status.json")  # the worker may just have finished
+    return status, status.get("status") in ACTIVE
 
 
 def weights_folder(run_dir: Path) -> Path | None:

@@ -8,8 +8,6 @@ the status and the index rewritten) is done by the launcher's reaper or by ``rec
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import secrets
 import time
@@ -131,13 +129,8 @@ class Run:
 
     def _status(self) -> dict[str, Any]:
         """status.json, with a dead worker's run read as ``failed``. Writes nothing."""
-        status = read_json(self.output_dir / "status.json")
-        if status.get("status") in ACTIVE and not rundir.worker_alive(self.output_dir):
-            # Re-read: the worker may have finished between the two reads.
-            status = read_json(self.output_dir / "status.json")
-            if status.get("status") in ACTIVE:
-                status = {**status, "status": "failed", "error": rundir.DEAD_WORKER}
-        return status
+        status, gone = rundir.read_status(self.output_dir)
+        return {**status, "status": "failed", "error": rundir.DEAD_WORKER} if gone else status
 
     def reconcile(self) -> Run:
         """Record a dead worker's run as failed and remove its half-written files.
@@ -170,14 +163,9 @@ class Run:
         status = self._status()
         if status.get("status") not in ACTIVE:
             return str(status.get("status"))
-        (self.output_dir / STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
-        process = read_json(self.output_dir / PID_FILE)
-        pid = process.get("pid")
-        if pid and process.get("namespace") == rundir.process_namespace():
-            import signal
+        from modelforge_nb.tuner.launcher import request_stop
 
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(pid), signal.SIGTERM)
+        request_stop(self.output_dir)
         return self.wait(timeout) if wait else self.status
 
     def resume(self) -> Run:

@@ -9,7 +9,9 @@ for the process and, if it ended without recording an outcome (killed, crashed),
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -112,11 +114,8 @@ def reconcile(run_dir: Path) -> bool:
     """If the run's worker is gone but its status still says queued/running, record it as
     failed (folder first, then the index) and remove its half-written files. Idempotent;
     returns whether it changed anything."""
-    status = rundir.read_json(run_dir / "status.json")
-    if status.get("status") not in rundir.ACTIVE or rundir.worker_alive(run_dir):
-        return False
-    status = rundir.read_json(run_dir / "status.json")  # the worker may just have finished
-    if status.get("status") not in rundir.ACTIVE:
+    status, gone = rundir.read_status(run_dir)
+    if not gone:
         return False
     removed = rundir.remove_partial_outputs(run_dir)
     status = {
@@ -134,3 +133,13 @@ def reconcile(run_dir: Path) -> bool:
         registry = Registry(identity["registry"])
         registry.update(identity["id"], status="failed", error=rundir.DEAD_WORKER)
     return True
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask the worker to stop: the stop file (read at its next step), and SIGTERM where its
+    pid means something here. The worker saves a checkpoint and ends ``stopped``."""
+    (run_dir / rundir.STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
+    process = rundir.read_json(run_dir / rundir.PID_FILE)
+    if process.get("pid") and process.get("namespace") == rundir.process_namespace():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(int(process["pid"]), signal.SIGTERM)

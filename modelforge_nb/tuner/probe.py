@@ -16,7 +16,7 @@ from typing import Any
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.registry import REGISTRY_FILE, Registry
-from modelforge_nb.tuner.launcher import reconcile, start_worker
+from modelforge_nb.tuner.launcher import reconcile, request_stop, start_worker
 
 
 def _wait(run_dir: Path, timeout: float) -> str:
@@ -27,16 +27,7 @@ def _wait(run_dir: Path, timeout: float) -> str:
         if status not in rundir.ACTIVE:
             return status
         time.sleep(0.2)
-    # Too long: ask the worker to stop, by the stop file at the next step and by SIGTERM.
-    (run_dir / rundir.STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
-    process = rundir.read_json(run_dir / rundir.PID_FILE)
-    if process.get("pid") and process.get("namespace") == rundir.process_namespace():
-        import contextlib
-        import os
-        import signal
-
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(int(process["pid"]), signal.SIGTERM)
+    request_stop(run_dir)  # too long: the worker stops at its next step
     return "running"
 
 

@@ -211,12 +211,13 @@ def train(
     )
     max_length = _max_length(config, tokenizer, data.train, data.data_format)
     checkpoint = last_complete_checkpoint(run_dir) if resume else None
-    start_facts = {
-        "data_hash": _data_hash([config.dataset, config.eval_dataset]),
-        "rows": len(data.train),
-        "eval_rows": len(data.eval or []),
-    }
-    if state is not None:
+    start_facts: dict[str, Any] | None = None
+    if state is not None:  # the main process: hash the data once, not on every rank
+        start_facts = {
+            "data_hash": _data_hash([config.dataset, config.eval_dataset]),
+            "rows": len(data.train),
+            "eval_rows": len(data.eval or []),
+        }
         write_json_atomic(run_dir / "prompt_format.json", prompt_format)
         append_event(
             run_dir,
