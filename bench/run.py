@@ -196,7 +196,7 @@ def ui_cost() -> dict[str, Any]:
 
 def estimate_against_measured(config: Any) -> dict[str, Any]:
     """Preflight's peak-memory estimate, the probe's measured peak, for one config."""
-    from modelforge_nb.preflight import preflight
+    from modelforge_nb.plan import preflight
 
     report = preflight(config, probe=True)
     if report.estimate is None or not report.probe or "probe_peak_bytes" not in report.probe:
@@ -212,7 +212,7 @@ def preflight_figures(over: dict[str, Any]) -> dict[str, Any]:
     from modelforge_nb import examples
     from modelforge_nb.config import FinetuneConfig
     from modelforge_nb.embedded import prepare_embedded
-    from modelforge_nb.preflight import preflight
+    from modelforge_nb.plan import preflight
 
     config = bench_config(over["model"], over["data"], seed=42)
     preflight(config)

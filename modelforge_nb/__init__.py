@@ -7,8 +7,6 @@ modelforge_nb`` (and ``%load_ext modelforge_nb``) loads no torch, transformers, 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from modelforge_nb._version import __version__
@@ -23,21 +21,23 @@ from modelforge_nb.errors import (
 )
 
 if TYPE_CHECKING:
-    from modelforge_nb.chat import generate, merge, unload
+    from modelforge_nb.chat import generate, unload
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
     from modelforge_nb.environment import detect_environment
+    from modelforge_nb.export import merge
+    from modelforge_nb.hardware import detect_hardware
     from modelforge_nb.hub import push_to_hub
-    from modelforge_nb.preflight import detect_hardware, preflight
-    from modelforge_nb.preflight.recommend import recommend
+    from modelforge_nb.plan import preflight
+    from modelforge_nb.plan.recommend import recommend
     from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
     from modelforge_nb.widgets.curves import loss_svg
 
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
     "generate": "modelforge_nb.chat",
-    "merge": "modelforge_nb.chat",
+    "merge": "modelforge_nb.export",
     "unload": "modelforge_nb.chat",
     "push_to_hub": "modelforge_nb.hub",
     "TASKS": "modelforge_nb.config",
@@ -45,9 +45,9 @@ _LAZY: dict[str, str] = {
     "config_schema": "modelforge_nb.config",
     "check_dataset": "modelforge_nb.data",
     "load_dataset_for": "modelforge_nb.data",
-    "detect_hardware": "modelforge_nb.preflight",
-    "preflight": "modelforge_nb.preflight",
-    "recommend": "modelforge_nb.preflight",
+    "detect_hardware": "modelforge_nb.hardware",
+    "preflight": "modelforge_nb.plan",
+    "recommend": "modelforge_nb.plan",
     "Run": "modelforge_nb.runs",
     "Workspace": "modelforge_nb.runs",
     "finetune": "modelforge_nb.runs",
@@ -127,21 +127,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """The package module; ``preflight`` stays the function when its subpackage loads.
-
-    Importing a submodule sets an attribute of that name on its parent package, so once
-    ``modelforge_nb.preflight`` (the subpackage) was imported, ``mf.preflight`` would be
-    the module instead of the function. Such assignments are skipped; the lazy lookup
-    above then finds the function.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == f"{__name__}.{name}":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

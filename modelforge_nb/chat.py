@@ -1,4 +1,4 @@
-"""Talk to a run's model: generation (streamed or not), the base for comparison, merging.
+"""Talk to a run's model: generation (streamed or not), the base for comparison.
 
 Models are loaded once per run and kept until ``unload()``, so a second prompt is fast
 and GPU memory can be handed back on request. Prompts are shaped the way training shaped
@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import json
 import threading
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
+from modelforge_nb.loading import inference_dtype, load_adapter
 from modelforge_nb.rundir import read_json, run_folder, weights_folder
-
-if TYPE_CHECKING:
-    from modelforge_nb.hardware import HardwareInfo
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -108,7 +104,7 @@ def _load(run_or_path: Any) -> LoadedModel:
     model = _from_pretrained(task.auto_class, base, trust)
     has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
     if has_adapter:
-        model = _load_adapter(_peft_model_class(), model, weights)
+        model = load_adapter(model, weights)
     model.eval()
     loaded = LoadedModel(
         key, model, tokenizer, task.name, prompt_format, has_adapter, generation, original, trust
@@ -116,24 +112,6 @@ def _load(run_or_path: Any) -> LoadedModel:
     with _LOCK:
         _LOADED[key] = loaded
     return loaded
-
-
-def _peft_model_class() -> Any:
-    from modelforge_nb.optional import quiet_cpu_accelerators
-
-    quiet_cpu_accelerators()
-    from peft import PeftModel
-
-    return PeftModel
-
-
-def inference_dtype(hardware: HardwareInfo | None = None) -> Any:
-    """The dtype chat and merge load weights in: training's ``auto`` precision rule, so a T4
-    (no bf16) gets fp16 and a CPU fp32."""
-    from modelforge_nb.hardware import detect_hardware, resolve_precision
-    from modelforge_nb.tuner.builders import torch_dtype
-
-    return torch_dtype(resolve_precision("auto", hardware or detect_hardware()))
 
 
 def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
@@ -161,19 +139,6 @@ def _original_of(loaded: LoadedModel, source: str) -> LoadedModel:
     with _LOCK:
         _LOADED[key] = original
     return original
-
-
-def _load_adapter(peft_model: Any, base: Any, adapter: Path) -> Any:
-    """``PeftModel.from_pretrained``, without the FutureWarning peft triggers in transformers 5.
-
-    peft reads the deprecated ``is_gradient_checkpointing`` property while wrapping the
-    model; the warning is about peft's code, and would land in the user's cell output.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
-        )
-        return peft_model.from_pretrained(base, adapter)
 
 
 def unload(run_or_path: Any = None) -> int:
@@ -368,45 +333,3 @@ def _stream(
     thread.join()
     if errors:
         raise errors[0]
-
-
-def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -> Path:
-    """Merge a LoRA adapter into its base weights; write a full model that loads alone.
-
-    A QLoRA run's base is reloaded unquantized (16-bit on a GPU, 32-bit on the CPU) for
-    the merge, since quantized weights cannot absorb the adapter exactly.
-    """
-    import transformers
-    from transformers import AutoTokenizer
-
-    from modelforge_nb.embedded import resolve_model
-
-    folder = run_folder(run)
-    config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
-    adapter = folder / "adapter"
-    if config.adapter == "full" or not adapter.is_dir():
-        raise RunError(
-            "merge.nothing",
-            f"Run {folder.name} has no LoRA adapter to merge (adapter: {config.adapter}).",
-            field="run",
-            hint="Full fine-tuning already saved a whole model in model/.",
-        )
-    dtype = inference_dtype()
-    if config.adapter == "qlora":
-        log(f"The base was 4/8-bit for training; reloading it unquantized ({dtype}) to merge.")
-    task = TASKS[config.task]
-    base = getattr(transformers, task.auto_class).from_pretrained(
-        resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
-    )
-    merged = _load_adapter(_peft_model_class(), base, adapter).merge_and_unload()
-    target = Path(output_dir) if output_dir else folder / "merged"
-    partial = target.with_name(target.name + ".partial")
-    merged.save_pretrained(partial)
-    AutoTokenizer.from_pretrained(adapter).save_pretrained(partial)
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    partial.replace(target)
-    log(f"Merged model written to {target}.")
-    return target

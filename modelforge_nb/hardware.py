@@ -80,7 +80,7 @@ class HardwareInfo:
 
 
 def _tier_rules() -> list[dict[str, Any]]:
-    text = resources.files("modelforge_nb.preflight").joinpath("data/tiers.json").read_text()
+    text = resources.files("modelforge_nb.plan").joinpath("data/tiers.json").read_text()
     rules: list[dict[str, Any]] = json.loads(text)["rules"]
     return rules
 

@@ -88,7 +88,7 @@ def push_to_hub(
         )
     folder: Path | None
     if merge:
-        from modelforge_nb.chat import merge as merge_run
+        from modelforge_nb.export import merge as merge_run
 
         folder = merge_run(run_dir, log=say)
     else:

@@ -133,7 +133,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
     def _hardware(self, _args: argparse.Namespace, _cell: str | None) -> Any:
         from IPython.display import HTML
 
-        from modelforge_nb.preflight import detect_hardware
+        from modelforge_nb.plan import detect_hardware
         from modelforge_nb.widgets.panels import hardware_html
 
         self._display(HTML(hardware_html(detect_hardware(refresh=True))))
@@ -141,7 +141,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
     def _recommend(self, args: argparse.Namespace, _cell: str | None) -> Any:
         from IPython.display import HTML
 
-        from modelforge_nb.preflight import recommend
+        from modelforge_nb.plan import recommend
         from modelforge_nb.widgets.panels import recommendations_html
 
         self._display(HTML(recommendations_html(args.task, recommend(args.task))))
@@ -151,7 +151,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
 
         from modelforge_nb.widgets.panels import runs_html
 
-        self._display(HTML(runs_html(self.session.workspace.list_runs())))
+        self._display(HTML(runs_html(self.session.workspace.summaries())))
 
     def _show(self, args: argparse.Namespace, _cell: str | None) -> Any:
         self.session.show(args.run)

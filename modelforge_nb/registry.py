@@ -1,7 +1,9 @@
 """The run index: SQLite in WAL mode, one short connection per operation.
 
-The run folders are the source of truth; the registry only indexes them, so
-``Registry.rebuild`` can recreate it from the folders at any time. Each operation opens
+The run folders are the source of truth; the registry indexes them (identity, status,
+progress, final metrics) so a listing of hundreds of runs is one query, and
+``Registry.rebuild`` recreates it from the folders (``Workspace`` does when the file is
+new). Each operation opens
 and closes its own connection (no pool, no shared handle), with a busy timeout, so the
 kernel and a worker process can write at once.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelforge_nb.environment import default_home
+from modelforge_nb.rundir import read_json
 
 __all__ = ["REGISTRY_FILE", "Registry", "default_home"]
 
@@ -37,7 +40,11 @@ _COLUMNS = (
     "total_steps",
     "last_loss",
     "error",
+    "started_at",
+    "metrics",
 )
+#: Columns added after the first release; an older index gains them when opened.
+_ADDED = {"started_at": "REAL", "metrics": "TEXT"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -50,7 +57,9 @@ CREATE TABLE IF NOT EXISTS runs (
     step INTEGER DEFAULT 0,
     total_steps INTEGER,
     last_loss REAL,
-    error TEXT
+    error TEXT,
+    started_at REAL,
+    metrics TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 """
@@ -65,10 +74,10 @@ class Registry:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
-
-    @classmethod
-    def at_home(cls, home: str | Path | None = None) -> Registry:
-        return cls(Path(home or default_home()) / REGISTRY_FILE)
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED.items():
+                if name not in present:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -84,6 +93,7 @@ class Registry:
         row["created_at"] = row["created_at"] or now
         row["updated_at"] = now
         row["step"] = row["step"] or 0
+        row["metrics"] = _dump(row["metrics"])
         names = ", ".join(_COLUMNS)
         marks = ", ".join(f":{c}" for c in _COLUMNS)
         with self._connect() as conn:
@@ -93,7 +103,9 @@ class Registry:
         unknown = set(fields) - set(_COLUMNS)
         if unknown:
             raise ValueError(f"unknown registry columns: {sorted(unknown)}")
-        fields["updated_at"] = time.time()
+        fields.setdefault("updated_at", time.time())
+        if "metrics" in fields:
+            fields["metrics"] = _dump(fields["metrics"])
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         with self._connect() as conn:
             conn.execute(
@@ -104,34 +116,34 @@ class Registry:
     def get(self, run_id: str) -> dict[str, Any] | None:
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return dict(row) if row else None
+        return _load(row) if row else None
 
     def list(self) -> list[dict[str, Any]]:
+        """Every row, newest first."""
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
-        return [dict(r) for r in rows]
-
-    def remove(self, run_id: str) -> None:
-        with self._connect() as conn:
-            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        return [_load(r) for r in rows]
 
     def rebuild(self, runs_root: str | Path) -> int:
         """Re-index every run folder under ``runs_root``; returns how many were found."""
         count = 0
         for run_json in sorted(Path(runs_root).glob("*/run.json")):
-            try:
-                record = json.loads(run_json.read_text(encoding="utf-8"))
-                status = json.loads((run_json.parent / "status.json").read_text("utf-8"))
-            except (OSError, json.JSONDecodeError):
+            folder = run_json.parent
+            record, status = read_json(run_json), read_json(folder / "status.json")
+            if not record.get("id") or not status:
                 continue
-            self.add(
-                {
-                    **record,
-                    **{
-                        k: status.get(k)
-                        for k in ("status", "step", "total_steps", "last_loss", "error")
-                    },
-                }
-            )
+            indexed = {k: status.get(k) for k in _COLUMNS if k in status and k != "created_at"}
+            metrics = read_json(folder / "metrics.json")
+            self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
             count += 1
         return count
+
+
+def _dump(metrics: Any) -> str | None:
+    return None if metrics is None else json.dumps(metrics)
+
+
+def _load(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    record["metrics"] = json.loads(record["metrics"]) if record.get("metrics") else {}
+    return record

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas
 
     from modelforge_nb.hardware import HardwareInfo
-    from modelforge_nb.preflight.report import PreflightReport
+    from modelforge_nb.plan.report import PreflightReport
 
 # Still importable from here, as before the run folder format moved to rundir.
 __all__ = [
@@ -73,6 +73,31 @@ def new_run_id(config: FinetuneConfig) -> str:
     return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
+SUMMARY_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "task",
+    "model",
+    "method",
+    "adapter",
+    "step",
+    "total_steps",
+    "last_loss",
+    "error",
+    "created_at",
+    "started_at",
+    "updated_at",
+)
+
+
+def _summary(record: dict[str, Any], metrics: dict[str, Any], folder: Path) -> dict[str, Any]:
+    summary = {name: record.get(name) for name in SUMMARY_FIELDS}
+    summary["status"] = summary["status"] or "queued"
+    summary["step"] = summary["step"] or 0
+    return {**summary, "metrics": metrics, "run_dir": str(folder)}
+
+
 class Run:
     """A handle on one run folder. Cheap to create; every property reads the folder."""
 
@@ -83,7 +108,8 @@ class Run:
         identity = read_json(self.output_dir / "run.json")
         self.id: str = identity["id"]
         self.name: str = identity.get("name", self.id)
-        self._registry = registry or Registry(identity["registry"])
+        self._registry = registry
+        self._registry_path = identity.get("registry")
         self._offset = 0
         self._history: list[dict[str, Any]] = []
 
@@ -126,6 +152,14 @@ class Run:
 
     def weights_dir(self) -> Path | None:
         return rundir.weights_folder(self.output_dir)
+
+    def summary(self) -> dict[str, Any]:
+        """What a listing shows: identity, status and progress, final metrics. Pure."""
+        return _summary(
+            {**read_json(self.output_dir / "run.json"), **self._status()},
+            self.metrics,
+            self.output_dir,
+        )
 
     def _status(self) -> dict[str, Any]:
         """status.json, with a dead worker's run read as ``failed``. Writes nothing."""
@@ -200,7 +234,9 @@ class Run:
                 "resume_from": str(checkpoint) if checkpoint else None,
             },
         )
-        self._registry.update(self.id, status="queued", error=None)
+        if self._registry or self._registry_path:
+            registry = self._registry or Registry(str(self._registry_path))
+            registry.update(self.id, status="queued", error=None)
         start_worker(
             self.output_dir, num_processes=self.config.distributed.num_processes, resume=True
         )
@@ -212,7 +248,11 @@ class Workspace:
 
     def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home).expanduser().resolve() if home else default_home()
-        self.registry = Registry(self.home / REGISTRY_FILE)
+        index = self.home / REGISTRY_FILE
+        fresh = not index.exists()
+        self.registry = Registry(index)
+        if fresh:  # a lost or deleted index is rebuilt from the run folders
+            self.registry.rebuild(runs_root(None, self.home))
 
     def create_run(self, config: FinetuneConfig) -> Run:
         """Make the run folder and its registry row, status ``queued``."""
@@ -254,7 +294,7 @@ class Workspace:
     def preflight(
         self, config: FinetuneConfig, *, hardware: HardwareInfo | None = None
     ) -> PreflightReport:
-        from modelforge_nb.preflight import preflight
+        from modelforge_nb.plan import preflight
 
         # The free disk is checked where this workspace will make the run's folder.
         here = str(runs_root(config.output_root, self.home))
@@ -268,6 +308,24 @@ class Workspace:
             except RunError:
                 continue
         return runs
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every run's summary (``Run.summary``), newest first, read from the index.
+
+        One query for all runs; only a run the index calls queued or running has its
+        folder read, for its latest progress and whether its worker still lives.
+        """
+        found = []
+        for row in self.registry.list():
+            folder = Path(row["run_dir"])
+            if row["status"] in ACTIVE:
+                try:
+                    found.append(Run(folder, self.registry).summary())
+                except RunError:
+                    continue
+            elif folder.is_dir():
+                found.append(_summary(row, row["metrics"], folder))
+        return found
 
     def get_run(self, run_id: str) -> Run:
         if not _RUN_ID.match(run_id or ""):

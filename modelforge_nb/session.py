@@ -75,7 +75,7 @@ class Session:
         and ``dataset`` / ``model`` when given. Returns the form."""
         import ipywidgets as widgets
 
-        from modelforge_nb.preflight import detect_hardware, recommend
+        from modelforge_nb.plan import detect_hardware, recommend
         from modelforge_nb.widgets.form import ConfigForm
         from modelforge_nb.widgets.panels import hardware_html, recommendations_html
 

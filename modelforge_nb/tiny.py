@@ -210,25 +210,39 @@ def _pretrain(model: Any, tokenizer: Any, seed: int, steps: int) -> None:
     """A short, seeded language-modelling warm-up on the template corpus.
 
     A randomly initialised model has a random, frozen output head, which a LoRA adapter
-    cannot move; a few hundred steps of plain-text pre-training give it a base that an
-    adapter can adapt, the way real fine-tuning starts from a pretrained model.
+    cannot move; a few hundred steps of plain-text pre-training (transformers' ``Trainer``,
+    on the CPU so every machine builds the same model) give it a base that an adapter can
+    adapt, the way real fine-tuning starts from a pretrained model.
     """
+    import tempfile
+
     import torch
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     ids: list[int] = []
     for text in _corpus(seed):
         ids += tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
     block = 64
-    data = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        batch = data[torch.randint(0, data.shape[0], (16,), generator=generator)]
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    blocks = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
+    examples = [{"input_ids": row, "labels": row} for row in blocks]
+    with tempfile.TemporaryDirectory() as scratch:
+        arguments = TrainingArguments(
+            output_dir=scratch,
+            max_steps=steps,
+            per_device_train_batch_size=16,
+            learning_rate=3e-3,
+            lr_scheduler_type="constant",
+            weight_decay=0.01,
+            seed=seed,
+            use_cpu=True,
+            save_strategy="no",
+            report_to="none",
+            logging_strategy="no",
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=arguments, train_dataset=examples)
+        trainer.remove_callback(PrinterCallback)  # a test fixture prints nothing
+        trainer.train()
     model.eval()
 
 

@@ -2,14 +2,16 @@
 
 Inputs are validated (an unknown run id is a 404, malformed input a 400) and every error
 is JSON of one shape: ``{"error": {"code": ..., "message": ...}}``. The file and SQLite
-reads run in a thread, off the server's event loop, and each reads only the tail of a run's
-event log, so a poll costs the same for a run of ten steps and of a hundred thousand.
+reads run in a thread, off the server's event loop. The list comes from the run index (one
+query; only active runs' folders are read) and each run's event log is read from its tail,
+so a poll costs the same for a run of ten steps and of a hundred thousand.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -17,43 +19,31 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.ioloop import IOLoop
 
 from modelforge_nb.errors import ModelForgeError, RunError
-from modelforge_nb.rundir import read_json, read_tail_events
+from modelforge_nb.rundir import read_tail_events
 from modelforge_nb.runs import Run, Workspace
 
 _TAIL = 200
 RUN_ID_PATTERN = r"[^/]+"
 
 
-def run_summary(run: Run, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What the sidebar lists for a run (``events``: the tail of its log, when read already)."""
-    status = run._status()
-    identity = read_json(run.output_dir / "run.json")
-    total = status.get("total_steps")
-    step = status.get("step") or 0
+def run_summary(
+    summary: dict[str, Any], events: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What the sidebar lists for a run: its summary (``Run.summary``), progress and the
+    last losses (``events``: the tail of its log, when read already)."""
+    folder = Path(summary["run_dir"])
     # 32 KiB of log lines hold the last 50 losses: a listing of hundreds of runs stays cheap.
-    tail = read_tail_events(run.output_dir, 32 * 1024) if events is None else events
+    tail = read_tail_events(folder, 32 * 1024) if events is None else events
     losses = [e["loss"] for e in tail if e.get("type") == "log" and "loss" in e]
-    return {
-        "id": run.id,
-        "name": run.name,
-        "status": status.get("status", "queued"),
-        "task": identity.get("task") or run.config.task,
-        "step": step,
-        "total_steps": total,
-        "progress": (step / total) if total else None,
-        "last_loss": status.get("last_loss"),
-        "loss_tail": losses[-50:],
-        "error": status.get("error"),
-        "created_at": identity.get("created_at"),
-        "started_at": status.get("started_at"),
-        "updated_at": status.get("updated_at"),
-    }
+    total, step = summary.get("total_steps"), summary.get("step") or 0
+    shown = {k: v for k, v in summary.items() if k not in {"run_dir", "metrics"}}
+    return {**shown, "progress": (step / total) if total else None, "loss_tail": losses[-50:]}
 
 
 def run_detail(run: Run) -> dict[str, Any]:
     """A run's summary with its recent history, final metrics and config."""
     events = read_tail_events(run.output_dir)
-    detail = run_summary(run, events)
+    detail = run_summary(run.summary(), events)
     detail["history"] = [e for e in events if e.get("type") in {"log", "eval"}][-_TAIL:]
     detail["metrics"] = run.metrics
     detail["config"] = run.config.to_dict()
@@ -108,7 +98,7 @@ class RunsHandler(ModelForgeHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         workspace = self.workspace()
-        runs = await _off_loop(lambda: [run_summary(run) for run in workspace.list_runs()])
+        runs = await _off_loop(lambda: [run_summary(s) for s in workspace.summaries()])
         self.finish(json.dumps({"runs": runs}))
 
 

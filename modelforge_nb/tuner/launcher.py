@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -130,8 +131,10 @@ def reconcile(run_dir: Path) -> bool:
     if identity.get("registry"):
         from modelforge_nb.registry import Registry
 
-        registry = Registry(identity["registry"])
-        registry.update(identity["id"], status="failed", error=rundir.DEAD_WORKER)
+        # The folder above is the record; an index that cannot be written is caught up later.
+        with contextlib.suppress(sqlite3.Error, OSError):
+            registry = Registry(identity["registry"])
+            registry.update(identity["id"], status="failed", error=rundir.DEAD_WORKER)
     return True
 
 

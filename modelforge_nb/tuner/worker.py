@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -44,21 +45,37 @@ class Outcome:
 
 
 class RunState:
-    """Status writes for one run: the folder first (source of truth), then the index."""
+    """Status writes for one run: the folder first (the record), then the index.
+
+    The index is bookkeeping: when it cannot be written (a locked or removed registry
+    file), the run goes on and its folder still tells the truth; ``Registry.rebuild``
+    catches the index up.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         identity = read_json(run_dir / "run.json")
         self.run_id = identity["id"]
-        self.registry = Registry(identity["registry"])
+        self.registry_path = identity["registry"]
         self._last_index = 0.0
+
+    def _index(self, **columns: Any) -> None:
+        try:
+            Registry(self.registry_path).update(self.run_id, **columns)
+        except (sqlite3.Error, OSError) as error:
+            log.warning("The run index was not updated (%s); the run folder is.", error)
 
     def set(self, status: str, **fields: Any) -> None:
         current = read_json(self.run_dir / "status.json")
         current.update(status=status, updated_at=time.time(), **fields)
         write_json_atomic(self.run_dir / "status.json", current)
-        columns = {k: current.get(k) for k in ("step", "total_steps", "last_loss", "error")}
-        self.registry.update(self.run_id, status=status, **columns)
+        columns = {
+            k: current.get(k)
+            for k in ("step", "total_steps", "last_loss", "error", "started_at", "updated_at")
+        }
+        if status == "completed":
+            columns["metrics"] = read_json(self.run_dir / "metrics.json")
+        self._index(status=status, **columns)
 
     def progress(self, event: dict[str, Any]) -> None:
         """Record progress in status.json; index it at most once a second."""
@@ -71,8 +88,11 @@ class RunState:
         now = time.monotonic()
         if now - self._last_index >= 1.0:
             self._last_index = now
-            self.registry.update(
-                self.run_id, step=step, total_steps=total, last_loss=current.get("last_loss")
+            self._index(
+                step=step,
+                total_steps=total,
+                last_loss=current.get("last_loss"),
+                updated_at=current["updated_at"],
             )
 
 

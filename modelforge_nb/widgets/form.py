@@ -261,7 +261,7 @@ class ConfigForm:
         config = self.validate()
         if config is None:
             return None
-        from modelforge_nb.preflight import preflight
+        from modelforge_nb.plan import preflight
 
         self.report = preflight(config, hardware=self.hardware)
         self.preflight_view.value = preflight_html(self.report)

@@ -9,7 +9,6 @@ from modelforge_nb.widgets.curves import QUALITY_METRICS
 
 if TYPE_CHECKING:
     from modelforge_nb.hardware import HardwareInfo
-    from modelforge_nb.runs import Run
 
 GB = 1e9
 
@@ -60,27 +59,27 @@ def recommendations_html(task: str, picks: list[Any]) -> str:
     return f"<div class='modelforge-recommend'>{title}<ol>{rows}</ol></div>"
 
 
-def runs_html(runs: list[Run]) -> str:
-    if not runs:
+def runs_html(summaries: list[dict[str, Any]]) -> str:
+    """The runs table, from ``Workspace.summaries()``."""
+    if not summaries:
         return "<div>No runs yet.</div>"
     head = (
         "<tr><th>run</th><th>status</th><th>task</th><th>step</th><th>last loss</th>"
         "<th>final metrics</th></tr>"
     )
     rows = []
-    for run in runs:
-        status: dict[str, Any] = run._status()
-        metrics = run.metrics
+    for summary in summaries:
         shown = ", ".join(
             f"{k} {v:.4g}"
-            for k, v in sorted(metrics.items())
+            for k, v in sorted(summary["metrics"].items())
             if k in QUALITY_METRICS and isinstance(v, float)
         )
-        loss = status.get("last_loss")
+        loss = summary.get("last_loss")
         rows.append(
-            f"<tr><td>{html.escape(run.id)}</td><td>{html.escape(str(status.get('status')))}</td>"
-            f"<td>{html.escape(run.config.task)}</td>"
-            f"<td>{status.get('step') or 0}/{status.get('total_steps') or '?'}</td>"
+            f"<tr><td>{html.escape(str(summary['id']))}</td>"
+            f"<td>{html.escape(str(summary['status']))}</td>"
+            f"<td>{html.escape(str(summary.get('task')))}</td>"
+            f"<td>{summary['step']}/{summary.get('total_steps') or '?'}</td>"
             f"<td>{'' if loss is None else f'{loss:.4f}'}</td><td>{html.escape(shown)}</td></tr>"
         )
     return f"<table class='modelforge-runs'>{head}{''.join(rows)}</table>"

@@ -91,12 +91,28 @@ def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
     return ticks
 
 
-def _label(value: float) -> str:
+def _label(value: float, digits: int) -> str:
     if value == 0:
         return "0"
+    if 1000 <= abs(value) < 1e6 and digits <= 2:
+        return f"{value:,.0f}"
     if abs(value) >= 1000 or abs(value) < 0.01:
-        return f"{value:.1e}"
-    return f"{value:.3g}"
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits + 1}g}"
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Labels for ``ticks``, as short as they can be while each reads as its exact value."""
+    labels = [str(t) for t in ticks]
+    for digits in range(2, 16):
+        labels = [_label(t, digits) for t in ticks]
+        exact = all(
+            math.isclose(float(label.replace(",", "")), tick, rel_tol=1e-9)
+            for label, tick in zip(labels, ticks, strict=True)
+        )
+        if exact:
+            break
+    return labels
 
 
 def line_chart(
@@ -148,19 +164,17 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{inner_w}" height="{inner_h}" '
         'fill="none" stroke="#ccc"/>'
     )
-    for tick in _nice_ticks(y0, y1):
+    y_ticks = _nice_ticks(y0, y1)
+    for tick, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
         y = sy(tick)
         parts.append(
             f'<line x1="{left}" x2="{left + inner_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
         )
-        parts.append(
-            f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{_label(tick)}</text>'
-        )
-    for tick in _nice_ticks(x0, x1):
+        parts.append(f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{label}</text>')
+    x_ticks = _nice_ticks(x0, x1)
+    for tick, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
         x = sx(tick)
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{_label(tick)}</text>'
-        )
+        parts.append(f'<text x="{x:.1f}" y="{height - 12}" text-anchor="middle">{label}</text>')
     parts.append(
         f'<text x="{left + inner_w}" y="{height - 2}" text-anchor="end" fill="#666">step</text>'
     )

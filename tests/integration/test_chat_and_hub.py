@@ -11,8 +11,10 @@ from fake_hub import fake_hub
 from run_helpers import greedy_answer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from modelforge_nb.chat import generate, merge, unload
+from modelforge_nb.chat import generate, unload
 from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.errors import RunError
+from modelforge_nb.export import merge
 from modelforge_nb.hub import push_to_hub
 from modelforge_nb.runs import Run, Workspace
 from modelforge_nb.widgets.chat import ChatWidget
@@ -169,6 +171,19 @@ def test_merged_model_loads_alone_and_answers_the_same(
     prompt = "What colour is the Zephyr kettle?"
     text = greedy_answer(model, tokenizer, prompt, max_new_tokens=12, skip_special_tokens=True)
     assert text.strip() == generate(run, prompt, temperature=0, max_new_tokens=12)
+
+
+def test_merge_never_writes_over_a_folder_of_the_users(
+    trained: dict[str, Run], tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(RunError) as caught:
+        merge(trained["sft"], output_dir=mine, log=lambda _line: None)
+    assert caught.value.code == "merge.target_exists" and caught.value.field == "output_dir"
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -19,9 +20,9 @@ from transformers import (
 from modelforge_nb.config import TASKS, FinetuneConfig
 from modelforge_nb.embedded import EMBEDDED_MODEL_ID
 from modelforge_nb.hardware import GpuInfo, HardwareInfo, tier_for
-from modelforge_nb.preflight import detect_hardware, model_shape, preflight, recommend
-from modelforge_nb.preflight.estimate import estimate_run, read_model_config
-from modelforge_nb.preflight.recommend import load_catalog
+from modelforge_nb.plan import detect_hardware, model_shape, preflight, recommend
+from modelforge_nb.plan.estimate import estimate_run, read_model_config
+from modelforge_nb.plan.recommend import load_catalog
 
 
 def test_audit_01_hardware_detection_and_recommendation_run_twice_on_a_cpu_machine() -> None:
@@ -223,6 +224,47 @@ def test_memory_over_budget_names_cheaper_settings(
     assert "gradient_checkpointing" in str(problem) or "qlora" in str(problem)
 
 
+def _with(config: FinetuneConfig, suggestion: str) -> FinetuneConfig:
+    """``config`` changed as the hint says: ``path: value, path: value``."""
+    data = config.model_dump()
+    for part in suggestion.split(", "):
+        path, value = part.split(": ", 1)
+        *parents, leaf = path.split(".")
+        node = data
+        for name in parents:
+            node = node[name]
+        node[leaf] = yaml.safe_load(value)
+    return FinetuneConfig.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("free_gb", "training"),
+    [
+        (6, {"batch_size": 16, "max_seq_length": 2048}),
+        (1.2, {"batch_size": 16, "max_seq_length": 2048}),
+        (3, {"batch_size": 8, "max_seq_length": 1024, "gradient_checkpointing": True}),
+    ],
+)
+def test_each_setting_the_memory_hint_names_does_fit(
+    tiny_data: dict[str, Path], free_gb: float, training: dict[str, object]
+) -> None:
+    """The hint is copied into the config as written, and preflight then finds it fits."""
+    config = FinetuneConfig(
+        model=EMBEDDED_MODEL_ID, dataset=str(tiny_data["sft"]), training=training
+    )
+    machine = _gpu_machine(16, free_gb, bf16=False)
+    (problem,) = [
+        p for p in preflight(config, hardware=machine).problems if p.code == "vram.insufficient"
+    ]
+    assert problem.hint and problem.hint.startswith("It would fit with: "), problem
+    suggestions = problem.hint.removeprefix("It would fit with: ").removesuffix(".").split("; or ")
+    for suggestion in suggestions:
+        changed = _with(config, suggestion)
+        assert changed != config
+        codes = {p.code for p in preflight(changed, hardware=machine).problems}
+        assert "vram.insufficient" not in codes, (suggestion, codes)
+
+
 def test_bf16_on_a_gpu_without_it(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
     config = FinetuneConfig(
         model=str(tiny_causal), dataset=str(tiny_data["sft"]), training={"precision": "bf16"}
@@ -374,8 +416,8 @@ def test_probe_measures_two_real_steps_and_gives_an_eta(
 def test_probe_that_cannot_train_blocks_the_run(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
-    from modelforge_nb.preflight.checks import PreflightReport
-    from modelforge_nb.preflight.probe import add_probe
+    from modelforge_nb.plan.checks import PreflightReport
+    from modelforge_nb.plan.probe import add_probe
 
     data = tmp_path / "train.jsonl"
     data.write_text(tiny_data["sft"].read_text())

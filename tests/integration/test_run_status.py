@@ -64,6 +64,7 @@ def test_reading_a_dead_run_changes_no_file(
     again = Run(run.output_dir)
     assert (again.status, again.error) == ("failed", rundir.DEAD_WORKER)
     assert [r.status for r in workspace.list_runs()] == ["failed"]
+    assert [s["status"] for s in workspace.summaries()] == ["failed"]
     assert _snapshot(workspace.home) == before
     assert workspace.registry.get(run.id)["status"] == "running"  # type: ignore[index]
 
@@ -104,3 +105,23 @@ def test_before_its_first_heartbeat_a_remote_worker_has_a_grace_period(
     assert run.status == "running"
     _pid_file(run, _dead_pid(), "another-host:pid:[4026531836]", time.time() - 3600)
     assert run.status == "failed"
+
+
+def test_a_broken_index_never_changes_how_a_run_ends(
+    workspace: Workspace, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    """The run index is bookkeeping: when it cannot be written the run still completes."""
+    config = FinetuneConfig(
+        model=str(tiny_causal),
+        dataset=str(tiny_data["sft"]),
+        training={"max_steps": 4, "batch_size": 4, "logging_steps": 1, "save_steps": 100},
+    )
+    run = workspace.finetune(config)
+    index = workspace.registry.path
+    for leftover in index.parent.glob(index.name + "-*"):
+        leftover.unlink()
+    index.write_bytes(b"this is not a database" * 100)
+    assert Run(run.output_dir).wait(timeout=300) == "completed"
+    assert (run.output_dir / "adapter").is_dir()
+    assert Run(run.output_dir).metrics["global_step"] == 4
+    assert "run index was not updated" in (run.output_dir / "worker.log").read_text()

@@ -187,6 +187,13 @@ def test_runs_are_listed_and_found(runs: dict[str, Run], workspace: Workspace) -
     row = workspace.registry.get(runs["lora"].id)
     assert row is not None and row["status"] == "completed" and row["step"] == FAST["max_steps"]
     assert row["last_loss"] == pytest.approx(_losses(runs["lora"])[-1])
+    # The listing reads finished runs from the index; it says what each folder says.
+    listed_summaries = {s["id"]: s for s in workspace.summaries()}
+    for run in runs.values():
+        summary = listed_summaries[run.id]
+        assert summary == run.summary()
+        assert summary["status"] == "completed" and summary["metrics"] == run.metrics
+        assert summary["metrics"]["train_loss"] > 0
 
 
 def test_audit_17_runs_at_once_keep_their_own_status(

@@ -15,8 +15,8 @@ LAYERS = [
     {"errors", "_version", "environment", "config", "optional"},
     {"data", "rundir", "embedded", "card", "tiny", "examples", "hardware"},
     {"tuner", "registry", "worker"},
-    {"preflight"},
-    {"runs", "chat", "hub"},
+    {"plan", "loading"},
+    {"runs", "chat", "export", "hub"},
     {"widgets"},
     {"session", "magics", "server", "demo"},
 ]

@@ -67,7 +67,7 @@ def test_preflight_checks_the_disk_where_colab_and_kaggle_runs_go(
     tiny_data: dict[str, Path],
 ) -> None:
     from modelforge_nb.config import FinetuneConfig
-    from modelforge_nb.preflight import preflight
+    from modelforge_nb.plan import preflight
 
     monkeypatch.delenv("MODELFORGE_HOME", raising=False)
     for name, value in variables.items():

@@ -29,8 +29,8 @@ def test_loading_an_adapter_on_the_cpu_prints_nothing_from_bitsandbytes() -> Non
     """peft imports bitsandbytes when it is installed; its CPU-kernel warning stays out."""
     # Some peft releases import bitsandbytes with peft, others when they build LoRA layers.
     code = (
-        "from modelforge_nb.chat import _peft_model_class\n"
-        "_peft_model_class()\n"
+        "from modelforge_nb.loading import peft_model_class\n"
+        "peft_model_class()\n"
         "import bitsandbytes, peft.tuners.lora\n"
     )
     done = subprocess.run(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -86,15 +88,35 @@ def test_audit_11_two_homes_never_see_each_other(tmp_path: Path) -> None:
     assert caught.value.code == "run.unknown"
 
 
-def test_registry_rebuilds_from_the_run_folders(tmp_path: Path) -> None:
+def test_a_lost_index_is_rebuilt_from_the_run_folders(tmp_path: Path) -> None:
     workspace = Workspace(tmp_path)
     made = [
         workspace.create_run(FinetuneConfig(model="org/m", dataset="d.jsonl")) for _ in range(3)
     ]
     (tmp_path / "registry.sqlite3").unlink()
-    fresh = Registry(tmp_path / "registry.sqlite3")
-    assert fresh.rebuild(tmp_path / "runs") == 3
-    assert {r["id"] for r in fresh.list()} == {r.id for r in made}
+    again = Workspace(tmp_path)
+    assert {r.id for r in again.list_runs()} == {r.id for r in made}
+    assert {s["status"] for s in again.summaries()} == {"queued"}
+
+
+def test_an_index_from_an_older_release_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite3"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL,"
+            " task TEXT, model TEXT, method TEXT, adapter TEXT, run_dir TEXT NOT NULL,"
+            " created_at REAL NOT NULL, updated_at REAL NOT NULL, step INTEGER DEFAULT 0,"
+            " total_steps INTEGER, last_loss REAL, error TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO runs VALUES ('old', 'old', 'completed', 'text-generation', 'm', 'sft',"
+            " 'lora', '/nowhere', 1.0, 2.0, 10, 10, 0.5, NULL)"
+        )
+    registry = Registry(path)
+    assert registry.get("old")["metrics"] == {}  # type: ignore[index]
+    registry.update("old", metrics={"train_loss": 0.5}, started_at=1.5)
+    row = registry.get("old")
+    assert row is not None and row["metrics"] == {"train_loss": 0.5} and row["step"] == 10
 
 
 @pytest.mark.parametrize("name", ["../../etc", "a b;rm -rf ~", "$(reboot)", "x" * 200])

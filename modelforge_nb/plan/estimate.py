@@ -137,7 +137,7 @@ def read_model_config(model: str) -> dict[str, Any]:
     if is_embedded(model):
         if is_prepared(model):
             return _read_json(embedded_path(model) / "config.json", model)
-        from modelforge_nb.preflight.catalog import catalog_entry
+        from modelforge_nb.plan.catalog import catalog_entry
 
         entry = catalog_entry(model)
         if entry is None:

@@ -1,9 +1,9 @@
 """Before a weight loads: the machine, what a run needs, what fits, and the verdict."""
 
 from modelforge_nb.hardware import GpuInfo, HardwareInfo, detect_hardware, tier_for
-from modelforge_nb.preflight.checks import PreflightIssue, PreflightReport, preflight
-from modelforge_nb.preflight.estimate import Estimate, ModelShape, estimate_run, model_shape
-from modelforge_nb.preflight.recommend import Recommendation, recommend
+from modelforge_nb.plan.checks import PreflightIssue, PreflightReport, preflight
+from modelforge_nb.plan.estimate import Estimate, ModelShape, estimate_run, model_shape
+from modelforge_nb.plan.recommend import Recommendation, recommend
 
 __all__ = [
     "Estimate",

@@ -11,7 +11,7 @@ from typing import Any
 
 @cache
 def load_catalog() -> tuple[dict[str, Any], ...]:
-    text = resources.files("modelforge_nb.preflight").joinpath("data/catalog.json").read_text()
+    text = resources.files("modelforge_nb.plan").joinpath("data/catalog.json").read_text()
     return tuple(json.loads(text)["models"])
 
 

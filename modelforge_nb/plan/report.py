@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelforge_nb.data.issues import DatasetReport
     from modelforge_nb.hardware import HardwareInfo
-    from modelforge_nb.preflight.estimate import Estimate, ModelShape
+    from modelforge_nb.plan.estimate import Estimate, ModelShape
 
 GB = 1e9
 

@@ -15,8 +15,8 @@ from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.data.checks import check_dataset
 from modelforge_nb.errors import ModelError
 from modelforge_nb.hardware import HardwareInfo, detect_hardware, free_disk_bytes
-from modelforge_nb.preflight.catalog import load_catalog
-from modelforge_nb.preflight.estimate import (
+from modelforge_nb.plan.catalog import load_catalog
+from modelforge_nb.plan.estimate import (
     Estimate,
     ModelShape,
     estimate_run,
@@ -24,8 +24,8 @@ from modelforge_nb.preflight.estimate import (
     model_shape,
     read_model_config,
 )
-from modelforge_nb.preflight.recommend import memory_budget
-from modelforge_nb.preflight.report import GB, PreflightIssue, PreflightReport
+from modelforge_nb.plan.fit import cheaper_settings, memory_budget
+from modelforge_nb.plan.report import GB, PreflightIssue, PreflightReport
 
 _QUANTIZED_OPTIMIZERS = {"adamw_8bit", "paged_adamw_8bit"}
 
@@ -41,7 +41,7 @@ def _check_model(
     try:
         model_config = read_model_config(config.model)
     except ModelError as error:
-        from modelforge_nb.preflight.catalog import catalog_entry
+        from modelforge_nb.plan.catalog import catalog_entry
 
         entry = catalog_entry(config.model) if error.code == "model.unreachable" else None
         if entry is None:
@@ -59,7 +59,7 @@ def _check_model(
         model_config = dict(entry["config"])
     task = TASKS[config.task]
     model_type = str(model_config.get("model_type"))
-    from modelforge_nb.preflight.estimate import needs_remote_code
+    from modelforge_nb.plan.estimate import needs_remote_code
 
     if needs_remote_code(model_config):
         if not config.trust_remote_code:
@@ -180,93 +180,6 @@ def _check_distributed(
         )
 
 
-def _variant(config: FinetuneConfig, change: dict[str, Any]) -> FinetuneConfig | None:
-    data = config.model_dump()
-    training = {**data["training"], **change.get("training", {})}
-    data.update({k: v for k, v in change.items() if k != "training"})
-    data["training"] = training
-    try:
-        return FinetuneConfig.model_validate(data)
-    except ValueError:
-        return None
-
-
-def _cheaper_settings(
-    config: FinetuneConfig,
-    shape: ModelShape,
-    hardware: HardwareInfo,
-    budget: int,
-    estimate: Estimate,
-    longest_tokens: int | None,
-) -> list[str]:
-    """The cheapest changes, each re-estimated, that would make the run fit.
-
-    Single changes first; when none is enough, one combined change built step by step.
-    """
-
-    def fits(candidate: FinetuneConfig | None) -> bool:
-        if candidate is None:
-            return False
-        variant = estimate_run(candidate, shape, hardware, longest_tokens=longest_tokens)
-        return variant.peak_bytes <= budget
-
-    training = config.training
-    seq = estimate.sequence_length
-    steps: list[tuple[str, dict[str, Any]]] = []
-    if not training.gradient_checkpointing:
-        steps.append(
-            (
-                "training.gradient_checkpointing: true",
-                {"training": {"gradient_checkpointing": True}},
-            )
-        )
-    if training.batch_size > 1:
-        half = max(1, training.batch_size // 2)
-        steps.append(
-            (
-                f"training.batch_size: {half} with grad_accum: {training.grad_accum * 2}",
-                {"training": {"batch_size": half, "grad_accum": training.grad_accum * 2}},
-            )
-        )
-    if config.adapter == "lora" and hardware.has_cuda:
-        steps.append(("adapter: qlora", {"adapter": "qlora"}))
-    if seq > 256:
-        steps.append(
-            (f"training.max_seq_length: {seq // 2}", {"training": {"max_seq_length": seq // 2}})
-        )
-    singles = [label for label, change in steps if fits(_variant(config, change))]
-    if singles:
-        return singles
-    combined: dict[str, Any] = {"training": {}}
-    labels: list[str] = []
-    batch, accum, length = training.batch_size, training.grad_accum, seq
-    plan: list[tuple[str, dict[str, Any]]] = []
-    if not training.gradient_checkpointing:
-        plan.append(("gradient_checkpointing: true", {"gradient_checkpointing": True}))
-    while batch > 1:
-        batch, accum = max(1, batch // 2), accum * 2
-        plan.append(
-            (
-                f"batch_size: {batch} with grad_accum: {accum}",
-                {"batch_size": batch, "grad_accum": accum},
-            )
-        )
-    if config.adapter == "lora" and hardware.has_cuda:
-        plan.append(("adapter: qlora", {}))
-    while length > 256:
-        length //= 2
-        plan.append((f"max_seq_length: {length}", {"max_seq_length": length}))
-    for label, change in plan:
-        if label == "adapter: qlora":
-            combined["adapter"] = "qlora"
-        combined["training"].update(change)
-        labels = [lab for lab in labels if lab.split(":")[0] != label.split(":")[0]]
-        labels.append(label)
-        if fits(_variant(config, combined)):
-            return [" + ".join(labels)]
-    return []
-
-
 def _check_memory(
     config: FinetuneConfig,
     shape: ModelShape,
@@ -279,7 +192,14 @@ def _check_memory(
         return
     memory = "GPU memory" if hardware.has_cuda else "RAM"
     longest = report.dataset.longest_tokens if report.dataset else None
-    fixes = _cheaper_settings(config, shape, hardware, budget, estimate, longest)
+    fixes = cheaper_settings(
+        config,
+        shape,
+        hardware,
+        budget,
+        sequence_length=estimate.sequence_length,
+        longest_tokens=longest,
+    )
     hint = (
         ("It would fit with: " + "; or ".join(fixes) + ".")
         if fixes
@@ -475,7 +395,7 @@ def preflight(
     _check_memory(config, shape, machine, report, estimate)
     _check_disk(config, report, estimate)
     if probe and report.ok:
-        from modelforge_nb.preflight.probe import add_probe
+        from modelforge_nb.plan.probe import add_probe
 
         add_probe(config, report, memory_budget(machine))
     return report

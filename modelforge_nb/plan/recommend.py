@@ -3,7 +3,8 @@
 The catalog (``catalog.py``) lists current small models per task with the config fields
 the estimator needs, so recommendations are computed offline. For each model the
 first setting (adapter, batch size, sequence length) whose estimated peak fits the
-memory at hand is offered; models that fit nowhere are left out.
+memory at hand is offered (``fit.first_fit``, the search the memory check uses too);
+models that fit nowhere are left out.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import get_task
 from modelforge_nb.hardware import HardwareInfo, detect_hardware
-from modelforge_nb.preflight.catalog import load_catalog
-from modelforge_nb.preflight.estimate import estimate_run, model_shape
+from modelforge_nb.plan.catalog import load_catalog
+from modelforge_nb.plan.estimate import model_shape
+from modelforge_nb.plan.fit import first_fit, memory_budget
 
 _GPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
     ("lora", 8, 1024, False),
@@ -74,56 +76,46 @@ class Recommendation:
         )
 
 
-def memory_budget(hardware: HardwareInfo) -> int:
-    """Memory a run may plan on: 90% of the GPU's free memory, or 80% of available RAM."""
-    if hardware.has_cuda:
-        return int(min(g.free_bytes for g in hardware.gpus) * 0.9)
-    return int(hardware.ram_available_bytes * 0.8)
-
-
 def recommend(task: str, hardware: HardwareInfo | None = None) -> list[Recommendation]:
     """Models for ``task`` ranked for ``hardware`` (this machine by default)."""
     get_task(task)
     machine = hardware or detect_hardware()
     budget = memory_budget(machine)
     settings = _GPU_SETTINGS if machine.has_cuda else _CPU_SETTINGS
+    ladder = [
+        {
+            "adapter": adapter,
+            "training.batch_size": batch,
+            "training.grad_accum": max(1, 16 // batch),
+            "training.max_seq_length": seq,
+            "training.gradient_checkpointing": checkpointing,
+        }
+        for adapter, batch, seq, checkpointing in settings
+    ]
     picks: list[Recommendation] = []
     for entry in load_catalog():
         if entry["task"] != task or machine.tier not in entry["tiers"]:
             continue
         shape = model_shape(entry["config"], task)
-        for adapter, batch, seq, checkpointing in settings:
-            config = FinetuneConfig.model_validate(
-                {
-                    "task": task,
-                    "model": entry["id"],
-                    "dataset": "data.jsonl",
-                    "adapter": adapter,
-                    "training": {
-                        "batch_size": batch,
-                        "grad_accum": max(1, 16 // batch),
-                        "max_seq_length": seq,
-                        "gradient_checkpointing": checkpointing,
-                    },
-                }
+        start = FinetuneConfig(task=task, model=entry["id"], dataset="data.jsonl")
+        found = first_fit(start, ladder, shape, machine, budget)
+        if found is None:
+            continue
+        change, config, peak = found
+        picks.append(
+            Recommendation(
+                model=entry["id"],
+                name=entry["name"],
+                task=task,
+                architecture=entry["architecture"],
+                params=shape.params,
+                adapter=config.adapter,
+                batch_size=config.training.batch_size,
+                grad_accum=config.training.grad_accum,
+                max_seq_length=int(change["training.max_seq_length"]),
+                gradient_checkpointing=config.training.gradient_checkpointing,
+                peak_bytes=peak,
+                budget_bytes=budget,
             )
-            peak = estimate_run(config, shape, machine).peak_bytes
-            if peak <= budget:
-                picks.append(
-                    Recommendation(
-                        model=entry["id"],
-                        name=entry["name"],
-                        task=task,
-                        architecture=entry["architecture"],
-                        params=shape.params,
-                        adapter=adapter,
-                        batch_size=batch,
-                        grad_accum=max(1, 16 // batch),
-                        max_seq_length=seq,
-                        gradient_checkpointing=checkpointing,
-                        peak_bytes=peak,
-                        budget_bytes=budget,
-                    )
-                )
-                break
+        )
     return picks

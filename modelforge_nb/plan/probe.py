@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from modelforge_nb.preflight.report import PreflightIssue, PreflightReport
+from modelforge_nb.plan.report import PreflightIssue, PreflightReport
 from modelforge_nb.tuner.probe import run_probe
 
 if TYPE_CHECKING:
