@@ -30,10 +30,48 @@ class DataFormat:
     name: str
     columns: Mapping[str, str]
     description: str
+    optional: Mapping[str, str] = field(default_factory=dict)
+    """Columns a row may have or leave out (or leave empty), with their roles."""
 
     def roles(self, row: Row) -> dict[str, Any]:
         """The row's values keyed by role instead of by column name."""
-        return {role: row[column] for column, role in self.columns.items()}
+        values = {role: row[column] for column, role in self.columns.items()}
+        for column, role in self.optional.items():
+            if row.get(column) is not None:
+                values[role] = row[column]
+        return values
+
+
+#: ShareGPT's speaker tags, as LLaMA-Factory and Axolotl read them.
+SHAREGPT_ROLES: Mapping[str, str] = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+
+
+def sharegpt_messages(turns: Any) -> list[dict[str, Any]] | None:
+    """ShareGPT ``conversations`` (``from``/``value``) as messages; None when malformed."""
+    if not isinstance(turns, list):
+        return None
+    messages = []
+    for turn in turns:
+        if not isinstance(turn, dict) or not {"from", "value"} <= set(turn):
+            return None
+        messages.append(
+            {"role": SHAREGPT_ROLES.get(turn["from"], turn["from"]), "content": turn["value"]}
+        )
+    return messages
+
+
+def alpaca_prompt(values: Mapping[str, Any]) -> str:
+    """Alpaca's user turn: the instruction, then (after a blank line) the input if any."""
+    extra = values.get("input")
+    instruction = str(values["instruction"])
+    return f"{instruction}\n\n{extra}" if isinstance(extra, str) and extra.strip() else instruction
 
 
 def _user(text: str) -> list[dict[str, str]]:
@@ -64,6 +102,23 @@ def _preference(values: Mapping[str, Any], chat: bool) -> Example:
     return {k: values[k] for k in ("prompt", "chosen", "rejected")}
 
 
+def _alpaca(values: Mapping[str, Any], chat: bool) -> Example:
+    system = values.get("system")
+    system = system if isinstance(system, str) and system.strip() else None
+    prompt = alpaca_prompt(values)
+    if chat:
+        turns = ([{"role": "system", "content": system}] if system else []) + _user(prompt)
+        return {"prompt": turns, "completion": _assistant(values["completion"])}
+    return {
+        "prompt": f"{system}\n\n{prompt}" if system else prompt,
+        "completion": values["completion"],
+    }
+
+
+def _sharegpt(values: Mapping[str, Any], _chat: bool) -> Example:
+    return {"messages": sharegpt_messages(values["conversations"])}
+
+
 def _source_target(values: Mapping[str, Any], _chat: bool) -> Example:
     return {"source": values["source"], "target": values["target"]}
 
@@ -81,7 +136,9 @@ def _span(values: Mapping[str, Any], _chat: bool) -> Example:
 
 _EXAMPLE_BUILDERS: dict[str, Callable[[Mapping[str, Any], bool], Example]] = {
     "prompt-completion": _prompt_completion,
+    "alpaca": _alpaca,
     "messages": _messages,
+    "sharegpt": _sharegpt,
     "preference": _preference,
     "source-target": _source_target,
     "span": _span,
@@ -91,6 +148,22 @@ INSTRUCTION = DataFormat(
     "prompt-completion",
     {"input": "prompt", "output": "completion"},
     "instruction pairs: `input` (the prompt) and `output` (the answer)",
+)
+ALPACA = DataFormat(
+    "alpaca",
+    {"instruction": "instruction", "output": "completion"},
+    "Alpaca: `instruction`, an optional `input` (may be empty), `output`, optional `system`",
+    optional={"input": "input", "system": "system"},
+)
+PROMPT_COMPLETION = DataFormat(
+    "prompt-completion",
+    {"prompt": "prompt", "completion": "completion"},
+    "TRL prompt-completion: `prompt` and `completion`",
+)
+SHAREGPT = DataFormat(
+    "sharegpt",
+    {"conversations": "conversations"},
+    "ShareGPT: `conversations`, a list of {from, value} turns (from: human, gpt, system)",
 )
 CHAT = DataFormat(
     "messages",
@@ -117,6 +190,11 @@ SUMMARY_FORMATS = (
         "source-target",
         {"article": "source", "summary": "target"},
         "`article` and `summary`",
+    ),
+    DataFormat(
+        "source-target",
+        {"article": "source", "highlights": "target"},
+        "CNN/DailyMail: `article` and `highlights`",
     ),
 )
 SPAN_FORMATS = (
@@ -198,7 +276,10 @@ TASKS: dict[str, Task] = {
     "text-generation": Task(
         name="text-generation",
         description="Instruction or chat tuning of a causal language model.",
-        formats={"sft": (INSTRUCTION, CHAT), "dpo": (PREFERENCE,)},
+        formats={
+            "sft": (ALPACA, INSTRUCTION, PROMPT_COMPLETION, CHAT, SHAREGPT),
+            "dpo": (PREFERENCE,),
+        },
         mapping_names=("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",),
         auto_class="AutoModelForCausalLM",
         pipeline="text-generation",

@@ -6,7 +6,13 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from modelforge_nb.config.tasks import TASKS, DataFormat, Task
+from modelforge_nb.config.tasks import (
+    SHAREGPT_ROLES,
+    TASKS,
+    DataFormat,
+    Task,
+    sharegpt_messages,
+)
 from modelforge_nb.data.issues import DatasetIssue, DatasetReport
 from modelforge_nb.data.readers import RawRows, read_rows
 
@@ -26,6 +32,7 @@ _TEXT_ROLES = frozenset(
         "context",
         "question",
         "answer",
+        "instruction",
     }
 )
 
@@ -77,6 +84,11 @@ def _answers_problem(value: Any, row: dict[str, Any]) -> str | None:
     if not isinstance(value, dict) or not {"text", "answer_start"} <= set(value):
         return "must be an object with 'text' and 'answer_start' lists."
     texts, starts = value["text"], value["answer_start"]
+    if texts == [] and starts == []:
+        return (
+            "is empty: an unanswerable question (SQuAD v2), which extractive QA here "
+            "cannot learn. Remove the rows whose answers are empty."
+        )
     if not isinstance(texts, list) or not isinstance(starts, list) or not texts:
         return "'text' and 'answer_start' must be non-empty lists."
     if len(texts) != len(starts):
@@ -105,9 +117,31 @@ def _answer_problem(value: Any, row: dict[str, Any]) -> str | None:
     return None
 
 
+def _conversations_problem(value: Any) -> str | None:
+    messages = sharegpt_messages(value)
+    if messages is None:
+        return "is not a list of {from, value} turns (ShareGPT)."
+    for index, message in enumerate(messages):
+        if message["role"] not in _CHAT_ROLES:
+            tags = ", ".join(sorted(SHAREGPT_ROLES))
+            return (
+                f"turn {index + 1} is from {message['role']!r}; use one of {tags}, or map "
+                "the tags with columns (see docs/datasets.md)."
+            )
+    return _messages_problem(messages)
+
+
+def _optional_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return None
+    return f"is {_kind(value)}, not text (it may be empty or left out)."
+
+
 def _value_problem(role: str, value: Any, row: dict[str, Any]) -> str | None:
     if role == "messages":
         return _messages_problem(value)
+    if role == "conversations":
+        return _conversations_problem(value)
     if role == "answers":
         return _answers_problem(value, row)
     if role == "answer":
@@ -122,6 +156,8 @@ def _describe_formats(task: Task, method: str) -> str:
 def example_text(data_format: DataFormat, row: dict[str, Any]) -> str:
     """The text of a row that the model reads, for length checks."""
     values = data_format.roles(row)
+    if "conversations" in values:
+        values["messages"] = sharegpt_messages(values.pop("conversations")) or []
     if "messages" in values:
         return "\n".join(str(m.get("content", "")) for m in values["messages"])
     if data_format.name == "preference":
@@ -177,7 +213,7 @@ def _check_rows(
             )
         )
         return None
-    extra = sorted(columns - set(data_format.columns))
+    extra = sorted(columns - set(data_format.columns) - set(data_format.optional))
     if extra:
         report.warnings.append(
             DatasetIssue(
@@ -211,9 +247,18 @@ def _check_rows(
                     )
                 )
                 bad = True
+        for column in data_format.optional:
+            problem = _optional_problem(row.get(column))
+            if problem:
+                out.error(
+                    DatasetIssue(
+                        "dataset.bad_value", problem, raw.source, line, column, unit=raw.unit
+                    )
+                )
+                bad = True
         if bad:
             continue
-        key = json.dumps([row[c] for c in data_format.columns], sort_keys=True)
+        key = json.dumps(data_format.roles(row), sort_keys=True)
         if key in seen:
             duplicates.append(line)
         else:

@@ -53,9 +53,28 @@ def _decode(path: Path, out: RawRows) -> str | None:
         return None
 
 
+def _whole_json(text: str) -> Any:
+    """The file as one JSON document when it is one (an array or a pretty-printed object
+    saved under a ``.jsonl`` name), else None."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        if isinstance(json.loads(first), dict):
+            return None  # the first line is an object of its own: JSON Lines
+    except json.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
 def _read_jsonl(path: Path, out: RawRows) -> None:
     text = _decode(path, out)
     if text is None:
+        return
+    whole = _whole_json(text)
+    if isinstance(whole, list | dict):
+        _add_json_rows(path, whole, out)
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -107,7 +126,43 @@ def _read_json(path: Path, out: RawRows) -> None:
             )
         )
         return
-    if isinstance(value, dict):
+    _add_json_rows(path, value, out)
+
+
+def _squad_rows(value: Any) -> list[dict[str, Any]] | None:
+    """The official SQuAD JSON (``data[].paragraphs[].qas[]``) as one row per question."""
+    articles = value.get("data") if isinstance(value, dict) else None
+    if not isinstance(articles, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("paragraphs"), list) for a in articles
+    ):
+        return None
+    rows = []
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers") or []
+                rows.append(
+                    {
+                        "id": qa.get("id"),
+                        "title": article.get("title"),
+                        "context": paragraph.get("context"),
+                        "question": qa.get("question"),
+                        "answers": {
+                            "text": [a.get("text") for a in answers],
+                            "answer_start": [a.get("answer_start") for a in answers],
+                        },
+                    }
+                )
+    return rows
+
+
+def _add_json_rows(path: Path, value: Any, out: RawRows) -> None:
+    """Rows of a JSON document: an array of objects, an object holding one such array, or
+    the official SQuAD layout."""
+    squad = _squad_rows(value)
+    if squad is not None:
+        value = squad
+    elif isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
         value = lists[0] if len(lists) == 1 else [value]
     out.unit = "row"
