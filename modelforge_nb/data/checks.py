@@ -13,6 +13,7 @@ from modelforge_nb.config.tasks import (
     Task,
     sharegpt_messages,
 )
+from modelforge_nb.data.format import auto_max_length, span_features
 from modelforge_nb.data.issues import DatasetIssue, DatasetReport
 from modelforge_nb.data.readers import RawRows, read_rows
 
@@ -291,6 +292,37 @@ def _check_rows(
     return data_format
 
 
+def _warn_answers_past_window(
+    raw: RawRows,
+    data_format: DataFormat,
+    task: Task,
+    tokenizer: Any,
+    window: int,
+    report: DatasetReport,
+) -> None:
+    """Count the QA rows whose answer falls outside the tokens the model sees.
+
+    Training labels them "no answer" (``span_features``, the rule training uses), so a
+    model would learn to give up on them: they are named, never dropped silently.
+    """
+    examples = [task.to_example(data_format, row, chat=False) for row in raw.rows]
+    labels = span_features(examples, tokenizer, max_length=window)["start_positions"]
+    lost = [line for line, start in zip(raw.lines, labels, strict=True) if start == 0]
+    if lost:
+        first = ", ".join(str(line) for line in lost[:5])
+        report.warnings.append(
+            DatasetIssue(
+                "dataset.answer_past_window",
+                f"has {len(lost)} of {len(raw.rows)} rows whose answer lies past the first "
+                f'{window} tokens (question and context), so they would train as "no '
+                f'answer"; the first at {raw.unit} {first}.',
+                raw.source,
+                hint="Raise training.max_seq_length (up to the model's limit), or shorten "
+                "those contexts so the answer comes earlier.",
+            )
+        )
+
+
 def check_rows(
     config: FinetuneConfig,
     *,
@@ -319,6 +351,11 @@ def check_rows(
         count_tokens=count_tokens,
         max_tokens=limit,
     )
+    if task.kind == "span" and tokenizer is not None and data_format and report.ok:
+        window = limit or auto_max_length(
+            report.longest_tokens or 32, getattr(tokenizer, "model_max_length", None)
+        )
+        _warn_answers_past_window(train, data_format, task, tokenizer, window, report)
     report.rows = len(train.rows)
     report.columns = sorted(train.rows[0]) if train.rows else []
     report.data_format = data_format.name if data_format else None

@@ -126,3 +126,37 @@ def test_each_format_trains_two_steps(
     run = Workspace(tmp_path).finetune(config, wait=True)
     assert run.status == "completed", run.error
     assert run.metrics["global_step"] == 2
+
+
+def test_qa_answers_past_the_window_are_counted_in_preflight(tmp_path: Path, tiny_qa: Path) -> None:
+    """An answer the model never sees would train as "no answer": preflight names them."""
+    from modelforge_nb.plan import preflight
+
+    filler = " ".join(["The hall was quiet and the lamps were low."] * 5)
+    rows = []
+    for index in range(12):
+        far = index % 3 == 0  # rows 1, 4, 7, 10
+        context = f"{filler} The key is in the drawer." if far else "The key is in the drawer."
+        rows.append(
+            {
+                "context": context,
+                "question": "Where is the key?",
+                "answers": {"text": ["the drawer"], "answer_start": [context.index("the drawer")]},
+            }
+        )
+    path = tmp_path / "far.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = FinetuneConfig(
+        task="extractive-question-answering",
+        model=str(tiny_qa),
+        dataset=str(path),
+        training={"max_seq_length": 64},
+    )
+    report = preflight(config)
+    (warning,) = [w for w in report.warnings if w.code == "dataset.answer_past_window"]
+    assert "4 of 12 rows" in str(warning) and "line 1, 4, 7, 10" in str(warning)
+    assert "max_seq_length" in str(warning)
+    wide = config.model_copy(
+        update={"training": config.training.model_copy(update={"max_seq_length": 256})}
+    )
+    assert "dataset.answer_past_window" not in {w.code for w in preflight(wide).warnings}
