@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from modelforge_nb.export import merge
     from modelforge_nb.hardware import detect_hardware
     from modelforge_nb.hub import push_to_hub
-    from modelforge_nb.plan import preflight
+    from modelforge_nb.plan import preflight, preview
     from modelforge_nb.plan.recommend import recommend
     from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
     from modelforge_nb.widgets.curves import loss_svg
@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "load_dataset_for": "modelforge_nb.data",
     "detect_hardware": "modelforge_nb.hardware",
     "preflight": "modelforge_nb.plan",
+    "preview": "modelforge_nb.plan",
     "recommend": "modelforge_nb.plan",
     "Run": "modelforge_nb.runs",
     "Workspace": "modelforge_nb.runs",
@@ -88,6 +89,7 @@ __all__ = [
     "merge",
     "preflight",
     "prepare_embedded",
+    "preview",
     "push_to_hub",
     "recommend",
     "resolve_model",

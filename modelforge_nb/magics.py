@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="return at once; the dashboard updates from the background",
     )
+    preview = sub.add_parser(
+        "preview",
+        help="the first examples of the YAML config in the cell body, as the model will "
+        "see them (which tokens carry the loss, what is cut)",
+    )
+    preview.add_argument("n", nargs="?", type=int, default=3, help="how many (default 3)")
     sub.add_parser("hardware", help="GPUs, memory, disk and tier")
     recommend = sub.add_parser("recommend", help="models that fit this machine for a task")
     recommend.add_argument("task", nargs="?", default="text-generation")
@@ -80,6 +86,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         self.handlers: dict[str, Callable[[argparse.Namespace, str | None], Any]] = {
             "panel": self._panel,
             "finetune": self._finetune,
+            "preview": self._preview,
             "hardware": self._hardware,
             "recommend": self._recommend,
             "runs": self._runs,
@@ -100,10 +107,10 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         command = args.command or "panel"
         if command == "panel" and not hasattr(args, "task"):
             args.task, args.dataset, args.model = "text-generation", None, None
-        if command == "finetune" and not (cell and cell.strip()):
+        if command in ("finetune", "preview") and not (cell and cell.strip()):
             print(
-                "%%modelforge finetune needs a YAML config in the cell body, for example:\n"
-                "%%modelforge finetune\nmodel: modelforge:smollm2-135m-instruct\n"
+                f"%%modelforge {command} needs a YAML config in the cell body, for example:\n"
+                f"%%modelforge {command}\nmodel: modelforge:smollm2-135m-instruct\n"
                 "dataset: data/train.jsonl"
             )
             return None
@@ -120,6 +127,13 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
 
     def _panel(self, args: argparse.Namespace, _cell: str | None) -> Any:
         self.session.main_panel(args.task, dataset=args.dataset, model=args.model)
+
+    def _preview(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from modelforge_nb.config.models import FinetuneConfig
+        from modelforge_nb.plan import preview
+
+        config = FinetuneConfig.from_yaml(cell or "", base_dir=Path.cwd())
+        self._display(*preview(config, n=max(1, args.n)))
 
     def _finetune(self, args: argparse.Namespace, cell: str | None) -> Any:
         from modelforge_nb.config.models import FinetuneConfig

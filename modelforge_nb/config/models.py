@@ -179,6 +179,16 @@ class FinetuneConfig(BaseModel):
         min_length=1,
         description="Training data: a JSONL/JSON/CSV/Parquet file, a folder, or a Hub id.",
     )
+    dataset_format: str = Field(
+        "auto",
+        description="The data's format: auto (recognised by its columns) or a format's name, "
+        "e.g. alpaca, sharegpt, prompt-completion, messages, text (docs/datasets.md).",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Your data's column for each column the format expects, e.g. "
+        "{prompt: question, completion: answer}.",
+    )
     eval_dataset: str | None = Field(
         None, description="Evaluation data in the same format (or use eval_fraction)."
     )
@@ -290,6 +300,38 @@ class CrossFieldError(ValueError):
         )
 
 
+def _data_format_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
+    """``dataset_format`` names a format of the task and method; ``columns`` maps columns
+    that one of them has."""
+    formats = TASKS[config.task].formats_for(config.method)
+    names = list(dict.fromkeys(f.name for f in formats))
+    problems = []
+    if config.dataset_format != "auto" and config.dataset_format not in names:
+        problems.append(
+            (
+                "dataset_format",
+                f"{config.dataset_format!r} is not a format of {config.task} with {config.method}.",
+                f"Use auto or one of: {', '.join(names)}.",
+            )
+        )
+    wanted = [f for f in formats if config.dataset_format in ("auto", f.name)]
+    known = list(dict.fromkeys(c for f in wanted for c in (*f.columns, *f.optional)))
+    for target, source in config.columns.items():
+        if target not in known:
+            problems.append(
+                (
+                    f"columns.{target}",
+                    f"maps {target!r}, a column no {config.task} {config.method} format has.",
+                    f"Map one of: {', '.join(known)}.",
+                )
+            )
+        elif not source.strip():
+            problems.append(
+                (f"columns.{target}", "is blank.", "Give the name of a column of your data.")
+            )
+    return problems
+
+
 def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
     """Rules that involve several fields, checked after all of them are parsed."""
     task = TASKS[config.task]
@@ -303,6 +345,7 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
                 f"Use one of: {', '.join(task.methods)}.",
             )
         )
+    problems += _data_format_problems(config)
     if config.adapter != "qlora" and config.quantization is not None:
         problems.append(
             (

@@ -8,6 +8,7 @@ metadata, and how a dataset row becomes a training example.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,17 @@ class DataFormat:
     description: str
     optional: Mapping[str, str] = field(default_factory=dict)
     """Columns a row may have or leave out (or leave empty), with their roles."""
+    conversational: bool | None = None
+    """True: the values are lists of messages; False: texts; None: either."""
+
+    def fits(self, row: Mapping[str, Any]) -> bool:
+        """Whether ``row`` has this format's columns, with values of its kind."""
+        if not set(self.columns) <= set(row):
+            return False
+        if self.conversational is None:
+            return True
+        first = row[next(iter(self.columns))]
+        return isinstance(first, list) == self.conversational
 
     def roles(self, row: Row) -> dict[str, Any]:
         """The row's values keyed by role instead of by column name."""
@@ -119,6 +131,62 @@ def _sharegpt(values: Mapping[str, Any], _chat: bool) -> Example:
     return {"messages": sharegpt_messages(values["conversations"])}
 
 
+def _conversational(values: Mapping[str, Any], _chat: bool) -> Example:
+    return {role: [dict(m) for m in turns] for role, turns in values.items()}
+
+
+def _text(values: Mapping[str, Any], _chat: bool) -> Example:
+    return {"text": values["text"]}
+
+
+def shared_prompt(chosen: Any, rejected: Any) -> int:
+    """How long the prompt that ``chosen`` and ``rejected`` start with is (messages for
+    conversations, characters cut back to a word boundary for texts)."""
+    size = 0
+    for a, b in zip(chosen, rejected, strict=False):
+        if a != b:
+            break
+        size += 1
+    if isinstance(chosen, str):
+        size = chosen.rfind(" ", 0, size + 1) + 1 if size < len(chosen) else size
+    else:
+        while size and chosen[size - 1].get("role") == "assistant":
+            size -= 1  # the prompt ends where an answer would start
+    return size
+
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
+
+
+def hh_messages(text: Any) -> list[dict[str, str]] | None:
+    """Anthropic HH-RLHF's "\\n\\nHuman: ... \\n\\nAssistant: ..." text as messages, or None
+    when ``text`` is not written that way."""
+    if not isinstance(text, str) or not _HH_TURN.match(text):
+        return None
+    parts = _HH_TURN.split(text)[1:]
+    roles = {"Human": "user", "Assistant": "assistant"}
+    return [
+        {"role": roles[speaker], "content": content.strip()}
+        for speaker, content in zip(parts[::2], parts[1::2], strict=True)
+    ]
+
+
+def implicit_pair(values: Mapping[str, Any]) -> tuple[Any, Any]:
+    """``chosen`` and ``rejected`` of an implicit-prompt pair, HH-RLHF texts as messages."""
+    chosen, rejected = values["chosen"], values["rejected"]
+    as_messages = hh_messages(chosen), hh_messages(rejected)
+    if as_messages[0] is not None and as_messages[1] is not None:
+        return as_messages
+    return chosen, rejected
+
+
+def _implicit_preference(values: Mapping[str, Any], chat: bool) -> Example:
+    chosen, rejected = implicit_pair(values)
+    size = shared_prompt(chosen, rejected)
+    split = {"prompt": chosen[:size], "chosen": chosen[size:], "rejected": rejected[size:]}
+    return _preference(split, chat) if isinstance(chosen, str) else split
+
+
 def _source_target(values: Mapping[str, Any], _chat: bool) -> Example:
     return {"source": values["source"], "target": values["target"]}
 
@@ -137,8 +205,12 @@ def _span(values: Mapping[str, Any], _chat: bool) -> Example:
 _EXAMPLE_BUILDERS: dict[str, Callable[[Mapping[str, Any], bool], Example]] = {
     "prompt-completion": _prompt_completion,
     "alpaca": _alpaca,
+    "conversational-prompt-completion": _conversational,
     "messages": _messages,
     "sharegpt": _sharegpt,
+    "text": _text,
+    "conversational-preference": _conversational,
+    "implicit-prompt-preference": _implicit_preference,
     "preference": _preference,
     "source-target": _source_target,
     "span": _span,
@@ -158,7 +230,19 @@ ALPACA = DataFormat(
 PROMPT_COMPLETION = DataFormat(
     "prompt-completion",
     {"prompt": "prompt", "completion": "completion"},
-    "TRL prompt-completion: `prompt` and `completion`",
+    "TRL prompt-completion: `prompt` and `completion` texts",
+    conversational=False,
+)
+CONVERSATIONAL_PROMPT_COMPLETION = DataFormat(
+    "conversational-prompt-completion",
+    {"prompt": "prompt", "completion": "completion"},
+    "TRL conversational prompt-completion: `prompt` and `completion` as lists of messages",
+    conversational=True,
+)
+TEXT = DataFormat(
+    "text",
+    {"text": "text"},
+    "plain text for continued pretraining: `text` (the loss is on every token)",
 )
 SHAREGPT = DataFormat(
     "sharegpt",
@@ -174,6 +258,19 @@ PREFERENCE = DataFormat(
     "preference",
     {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
     "preference pairs: `prompt`, the `chosen` answer and the `rejected` one",
+    conversational=False,
+)
+CONVERSATIONAL_PREFERENCE = DataFormat(
+    "conversational-preference",
+    {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"},
+    "conversational preference: `prompt`, `chosen` and `rejected` as lists of messages",
+    conversational=True,
+)
+IMPLICIT_PREFERENCE = DataFormat(
+    "implicit-prompt-preference",
+    {"chosen": "chosen", "rejected": "rejected"},
+    "preference with an implicit prompt: `chosen` and `rejected` whole conversations (or "
+    "texts) that start with the same prompt",
 )
 SUMMARY_FORMATS = (
     DataFormat(
@@ -232,10 +329,14 @@ class Task:
     def formats_for(self, method: str) -> tuple[DataFormat, ...]:
         return self.formats.get(method, ())
 
-    def match_format(self, method: str, columns: set[str] | frozenset[str]) -> DataFormat | None:
-        """The first accepted format whose columns are all present, by name."""
+    def match_format(
+        self, method: str, row: Mapping[str, Any], name: str = "auto"
+    ) -> DataFormat | None:
+        """The first accepted format (called ``name``, unless "auto") that ``row`` (the
+        first of a dataset) fits: its columns, by name, holding values of the format's kind
+        (texts or lists of messages)."""
         for candidate in self.formats_for(method):
-            if set(candidate.columns) <= columns:
+            if name in ("auto", candidate.name) and candidate.fits(row):
                 return candidate
         return None
 
@@ -277,8 +378,16 @@ TASKS: dict[str, Task] = {
         name="text-generation",
         description="Instruction or chat tuning of a causal language model.",
         formats={
-            "sft": (ALPACA, INSTRUCTION, PROMPT_COMPLETION, CHAT, SHAREGPT),
-            "dpo": (PREFERENCE,),
+            "sft": (
+                ALPACA,
+                INSTRUCTION,
+                PROMPT_COMPLETION,
+                CONVERSATIONAL_PROMPT_COMPLETION,
+                CHAT,
+                SHAREGPT,
+                TEXT,
+            ),
+            "dpo": (PREFERENCE, CONVERSATIONAL_PREFERENCE, IMPLICIT_PREFERENCE),
         },
         mapping_names=("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",),
         auto_class="AutoModelForCausalLM",

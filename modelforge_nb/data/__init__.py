@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelforge_nb.config.tasks import TASKS, DataFormat
@@ -24,6 +24,8 @@ class LoadedData:
     eval: list[dict[str, Any]] | None
     data_format: DataFormat
     report: DatasetReport
+    train_lines: list[int] = field(default_factory=list)
+    """The line (or row) each training row came from, in the same order."""
 
 
 def load_dataset_for(config: FinetuneConfig) -> LoadedData:
@@ -36,18 +38,23 @@ def load_dataset_for(config: FinetuneConfig) -> LoadedData:
         first = report.errors[0]
         raise DatasetError("dataset.invalid", report.summary(), field=first.column or "dataset")
     task = TASKS[config.task]
-    data_format = task.match_format(config.method, frozenset(report.columns))
+    data_format = (
+        task.match_format(config.method, train.rows[0], config.dataset_format)
+        if train.rows
+        else None
+    )
     if data_format is None:
         raise DatasetError("dataset.columns", report.summary(), field="dataset")
-    rows = list(train.rows)
+    rows, lines = list(train.rows), list(train.lines)
     eval_rows = list(evaluation.rows) if evaluation is not None else None
     if config.eval_fraction is not None:
         order = list(range(len(rows)))
         random.Random(config.training.seed).shuffle(order)
         held = set(order[: report.eval_rows])
         eval_rows = [row for i, row in enumerate(rows) if i in held]
+        lines = [line for i, line in enumerate(lines) if i not in held]
         rows = [row for i, row in enumerate(rows) if i not in held]
-    return LoadedData(rows, eval_rows, data_format, report)
+    return LoadedData(rows, eval_rows, data_format, report, lines)
 
 
 __all__ = [

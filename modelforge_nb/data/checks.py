@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelforge_nb.config.tasks import (
@@ -11,6 +11,8 @@ from modelforge_nb.config.tasks import (
     TASKS,
     DataFormat,
     Task,
+    implicit_pair,
+    shared_prompt,
     sharegpt_messages,
 )
 from modelforge_nb.data.format import auto_max_length, span_features
@@ -61,6 +63,18 @@ def _text_problem(value: Any) -> str | None:
 
 
 def _messages_problem(value: Any) -> str | None:
+    problem = _turns_problem(value)
+    if problem:
+        return problem
+    if value[-1]["role"] != "assistant":
+        return "does not end with an assistant message, so there is nothing to learn."
+    if not any(m["role"] == "user" for m in value):
+        return "has no user message."
+    return None
+
+
+def _turns_problem(value: Any) -> str | None:
+    """Whether ``value`` is a non-empty list of well-formed chat messages."""
     if not isinstance(value, list) or not value:
         return f"is {_kind(value) if value != [] else 'an empty list'}, not a list of messages."
     for index, message in enumerate(value):
@@ -74,10 +88,38 @@ def _messages_problem(value: Any) -> str | None:
         problem = _text_problem(message["content"])
         if problem:
             return f"message {index + 1}'s content {problem}"
-    if value[-1]["role"] != "assistant":
-        return "does not end with an assistant message, so there is nothing to learn."
-    if not any(m["role"] == "user" for m in value):
-        return "has no user message."
+    return None
+
+
+def _conversational_problem(role: str, value: Any) -> str | None:
+    """A prompt, completion, chosen or rejected value given as a list of messages."""
+    problem = _turns_problem(value)
+    if problem:
+        return problem
+    roles = [m["role"] for m in value]
+    if role == "prompt" and roles[-1] == "assistant":
+        return "ends with an assistant message; the prompt is what comes before the answer."
+    if role != "prompt" and "assistant" not in roles:
+        return "has no assistant message, so there is nothing to learn."
+    return None
+
+
+def _implicit_problem(row: dict[str, Any], data_format: DataFormat) -> str | None:
+    chosen, rejected = implicit_pair(data_format.roles(row))
+    if type(chosen) is not type(rejected):
+        return "chosen and rejected must both be texts or both be lists of messages."
+    if isinstance(chosen, list):
+        for problem in (_messages_problem(chosen), _messages_problem(rejected)):
+            if problem:
+                return problem
+    size = shared_prompt(chosen, rejected)
+    if size == 0:
+        return (
+            "chosen and rejected do not start with the same prompt, so there is none to "
+            "find; give a prompt column, or start both with the prompt."
+        )
+    if size >= min(len(chosen), len(rejected)):
+        return "chosen and rejected are the same after their shared prompt."
     return None
 
 
@@ -138,7 +180,15 @@ def _optional_problem(value: Any) -> str | None:
     return f"is {_kind(value)}, not text (it may be empty or left out)."
 
 
-def _value_problem(role: str, value: Any, row: dict[str, Any]) -> str | None:
+def _value_problem(
+    role: str, value: Any, row: dict[str, Any], data_format: DataFormat
+) -> str | None:
+    if data_format.conversational:
+        return _conversational_problem(role, value)
+    if data_format.name == "implicit-prompt-preference":
+        if isinstance(value, list):
+            return _turns_problem(value)
+        return _text_problem(value)
     if role == "messages":
         return _messages_problem(value)
     if role == "conversations":
@@ -154,18 +204,38 @@ def _describe_formats(task: Task, method: str) -> str:
     return "; ".join(f.description for f in task.formats_for(method))
 
 
+def _flat(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else "" for m in value)
+    return ""
+
+
 def example_text(data_format: DataFormat, row: dict[str, Any]) -> str:
     """The text of a row that the model reads, for length checks."""
     values = data_format.roles(row)
     if "conversations" in values:
         values["messages"] = sharegpt_messages(values.pop("conversations")) or []
-    if "messages" in values:
-        return "\n".join(str(m.get("content", "")) for m in values["messages"])
-    if data_format.name == "preference":
-        return f"{values['prompt']}\n{max(values['chosen'], values['rejected'], key=len)}"
+    if "chosen" in values:
+        answer = max(_flat(values["chosen"]), _flat(values["rejected"]), key=len)
+        prompt = _flat(values.get("prompt", ""))
+        return f"{prompt}\n{answer}" if prompt else answer
     if data_format.name == "source-target":
         return str(values["source"])
-    return "\n".join(str(v) for v in values.values() if isinstance(v, str))
+    return "\n".join(_flat(v) for v in values.values())
+
+
+def max_length_for(
+    config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: DataFormat
+) -> int:
+    """The sequence length training uses: ``max_seq_length``, or for "auto" the longest
+    example (``auto_max_length``)."""
+    if isinstance(config.training.max_seq_length, int):
+        return config.training.max_seq_length
+    texts = [example_text(data_format, row) for row in rows]
+    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32)
+    return auto_max_length(longest, getattr(tokenizer, "model_max_length", None))
 
 
 class _Collector:
@@ -189,6 +259,7 @@ def _check_rows(
     data_format: DataFormat | None,
     count_tokens: Callable[[str], int] | None,
     max_tokens: int | None,
+    wanted: str = "auto",
 ) -> DataFormat | None:
     report = out.report
     for issue in raw.issues:
@@ -203,7 +274,19 @@ def _check_rows(
         return data_format
     columns: set[str] = set(raw.rows[0])
     if data_format is None:
-        data_format = task.match_format(method, frozenset(columns))
+        data_format = task.match_format(method, raw.rows[0], wanted)
+    if data_format is None and wanted != "auto":
+        described = "; ".join(f.description for f in task.formats_for(method) if f.name == wanted)
+        out.error(
+            DatasetIssue(
+                "dataset.not_that_format",
+                f"has the columns {sorted(columns)}, which are not {wanted} ({described}).",
+                raw.source,
+                hint="Map your columns to those with columns: (docs/datasets.md), or set "
+                "dataset_format: auto.",
+            )
+        )
+        return None
     if data_format is None:
         out.error(
             DatasetIssue(
@@ -240,11 +323,20 @@ def _check_rows(
                 )
                 bad = True
                 continue
-            problem = _value_problem(role, row[column], row)
+            problem = _value_problem(role, row[column], row, data_format)
             if problem:
                 out.error(
                     DatasetIssue(
                         "dataset.bad_value", problem, raw.source, line, column, unit=raw.unit
+                    )
+                )
+                bad = True
+        if not bad and data_format.name == "implicit-prompt-preference":
+            problem = _implicit_problem(row, data_format)
+            if problem:
+                out.error(
+                    DatasetIssue(
+                        "dataset.bad_value", problem, raw.source, line, "chosen", unit=raw.unit
                     )
                 )
                 bad = True
@@ -290,6 +382,33 @@ def _check_rows(
             )
         )
     return data_format
+
+
+def _map_columns(raw: RawRows, columns: Mapping[str, str], out: _Collector) -> bool:
+    """Rename the data's columns to the format's, as ``columns:`` maps them; False (and
+    one error per name) when the data lacks a column the mapping names."""
+    if not columns or not raw.rows:
+        return True
+    missing = [(t, s) for t, s in columns.items() if s not in raw.rows[0]]
+    for target, source in missing:
+        if source not in raw.rows[0]:
+            out.error(
+                DatasetIssue(
+                    "dataset.mapped_column_missing",
+                    f"has no column {source!r} (columns.{target} maps it); its columns are "
+                    f"{sorted(raw.rows[0])}.",
+                    raw.source,
+                    column=source,
+                    hint="Fix the name under columns:, or remove that line.",
+                )
+            )
+    if missing:
+        return False
+    for row in raw.rows:
+        for target, source in columns.items():
+            if source in row:
+                row[target] = row.pop(source)
+    return True
 
 
 def _warn_answers_past_window(
@@ -342,14 +461,20 @@ def check_rows(
 
     limit = max_tokens if isinstance(max_tokens, int) else None
     train = read_rows(config.dataset)
-    data_format = _check_rows(
-        train,
-        task,
-        config.method,
-        out,
-        data_format=None,
-        count_tokens=count_tokens,
-        max_tokens=limit,
+    mapped = _map_columns(train, config.columns, out)
+    data_format = (
+        None
+        if not mapped
+        else _check_rows(
+            train,
+            task,
+            config.method,
+            out,
+            data_format=None,
+            count_tokens=count_tokens,
+            max_tokens=limit,
+            wanted=config.dataset_format,
+        )
     )
     if task.kind == "span" and tokenizer is not None and data_format and report.ok:
         window = limit or auto_max_length(
@@ -362,15 +487,17 @@ def check_rows(
     evaluation = None
     if config.eval_dataset is not None:
         evaluation = read_rows(config.eval_dataset)
-        _check_rows(
-            evaluation,
-            task,
-            config.method,
-            out,
-            data_format=data_format,
-            count_tokens=count_tokens,
-            max_tokens=limit,
-        )
+        if _map_columns(evaluation, config.columns, out):
+            _check_rows(
+                evaluation,
+                task,
+                config.method,
+                out,
+                data_format=data_format,
+                count_tokens=count_tokens,
+                max_tokens=limit,
+                wanted=config.dataset_format,
+            )
         report.eval_rows = len(evaluation.rows)
     elif config.eval_fraction is not None and report.rows:
         report.eval_rows = max(1, round(report.rows * config.eval_fraction))

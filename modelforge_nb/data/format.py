@@ -77,13 +77,22 @@ def build_examples(
         return examples
     plain: list[dict[str, Any]] = []
     for example in examples:
-        if "messages" in example:
+        if "text" in example:
+            plain.append(example)
+        elif "messages" in example:
             messages = example["messages"]
             plain.append(
                 {
                     "prompt": _plain_conversation(prompt_format, messages[:-1]),
                     "completion": messages[-1]["content"],
                 }
+            )
+        elif isinstance(example["prompt"], list):  # conversational, without a chat template
+            answers = {
+                k: "\n".join(m["content"] for m in v) for k, v in example.items() if k != "prompt"
+            }
+            plain.append(
+                {"prompt": _plain_conversation(prompt_format, example["prompt"]), **answers}
             )
         else:
             plain.append({**example, "prompt": _plain(prompt_format, example["prompt"])})

@@ -4,6 +4,7 @@ from modelforge_nb.hardware import GpuInfo, HardwareInfo, detect_hardware, tier_
 from modelforge_nb.plan.checks import PreflightIssue, PreflightReport, preflight
 from modelforge_nb.plan.estimate import Estimate, ModelShape, estimate_run, model_shape
 from modelforge_nb.plan.recommend import Recommendation, recommend
+from modelforge_nb.plan.what_trains import PreviewExample, preview
 
 __all__ = [
     "Estimate",
@@ -12,11 +13,13 @@ __all__ = [
     "ModelShape",
     "PreflightIssue",
     "PreflightReport",
+    "PreviewExample",
     "Recommendation",
     "detect_hardware",
     "estimate_run",
     "model_shape",
     "preflight",
+    "preview",
     "recommend",
     "tier_for",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
+from modelforge_nb.data.checks import max_length_for
 from modelforge_nb.registry import Registry
 from modelforge_nb.rundir import (
     HEARTBEAT_SECONDS,
@@ -153,20 +154,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _max_length(
-    config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: Any
-) -> int:
-    """``max_seq_length``, or for "auto" the longest example (``auto_max_length``)."""
-    if isinstance(config.training.max_seq_length, int):
-        return config.training.max_seq_length
-    from modelforge_nb.data.checks import example_text
-    from modelforge_nb.data.format import auto_max_length
-
-    texts = [example_text(data_format, row) for row in rows]
-    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32)
-    return auto_max_length(longest, getattr(tokenizer, "model_max_length", None))
-
-
 def _load_model(
     task: Task, model_path: str, config: FinetuneConfig, precision: str, on_gpu: bool
 ) -> Any:
@@ -229,7 +216,7 @@ def train(
     eval_examples = (
         build_examples(data.eval, data.data_format, task, prompt_format) if data.eval else None
     )
-    max_length = _max_length(config, tokenizer, data.train, data.data_format)
+    max_length = max_length_for(config, tokenizer, data.train, data.data_format)
     checkpoint = last_complete_checkpoint(run_dir) if resume else None
     start_facts: dict[str, Any] | None = None
     if state is not None:  # the main process: hash the data once, not on every rank

@@ -20,35 +20,78 @@ from transformers import AutoTokenizer
 from modelforge_nb.config import TASKS, FinetuneConfig
 from modelforge_nb.data import build_examples, check_dataset, load_dataset_for
 from modelforge_nb.data.format import render_prompt
+from modelforge_nb.errors import ConfigError
+from modelforge_nb.plan import preview
 from modelforge_nb.runs import Workspace
 
 SAMPLES = REPO_ROOT / "tests" / "data" / "formats"
-#: sample -> (task, the format it is recognised as, the tiny model that trains on it)
+#: sample -> (task, method, the format it is recognised as, the tiny model that trains on it)
 FORMATS = {
-    "alpaca.jsonl": ("text-generation", "alpaca", "tiny_causal"),
-    "alpaca_data.json": ("text-generation", "alpaca", "tiny_causal"),
-    "array_saved_as.jsonl": ("text-generation", "alpaca", "tiny_causal"),
-    "sharegpt.json": ("text-generation", "sharegpt", "tiny_causal"),
-    "prompt_completion.jsonl": ("text-generation", "prompt-completion", "tiny_causal"),
-    "cnn_dailymail.jsonl": ("summarization", "source-target", "tiny_seq2seq"),
-    "squad_official.json": ("extractive-question-answering", "span", "tiny_qa"),
+    "alpaca.jsonl": ("text-generation", "sft", "alpaca", "tiny_causal"),
+    "alpaca_data.json": ("text-generation", "sft", "alpaca", "tiny_causal"),
+    "array_saved_as.jsonl": ("text-generation", "sft", "alpaca", "tiny_causal"),
+    "sharegpt.json": ("text-generation", "sft", "sharegpt", "tiny_causal"),
+    "prompt_completion.jsonl": ("text-generation", "sft", "prompt-completion", "tiny_causal"),
+    "prompt_completion_conversational.jsonl": (
+        "text-generation",
+        "sft",
+        "conversational-prompt-completion",
+        "tiny_causal",
+    ),
+    "wikitext.jsonl": ("text-generation", "sft", "text", "tiny_causal"),
+    "preference_conversational.jsonl": (
+        "text-generation",
+        "dpo",
+        "conversational-preference",
+        "tiny_causal",
+    ),
+    "preference_implicit.jsonl": (
+        "text-generation",
+        "dpo",
+        "implicit-prompt-preference",
+        "tiny_causal",
+    ),
+    "hh_rlhf.jsonl": ("text-generation", "dpo", "implicit-prompt-preference", "tiny_causal"),
+    "cnn_dailymail.jsonl": ("summarization", "sft", "source-target", "tiny_seq2seq"),
+    "squad_official.json": ("extractive-question-answering", "sft", "span", "tiny_qa"),
 }
 TWO_STEPS = {"max_steps": 2, "batch_size": 2, "logging_steps": 1, "save_steps": 100}
 
 
-def _config(name: str, model: Path, task: str = "text-generation") -> FinetuneConfig:
+def _config(
+    name: str, model: Path, task: str = "text-generation", method: str = "sft"
+) -> FinetuneConfig:
     return FinetuneConfig(
-        task=task, model=str(model), dataset=str(SAMPLES / name), training=TWO_STEPS
+        task=task, method=method, model=str(model), dataset=str(SAMPLES / name), training=TWO_STEPS
     )
+
+
+def _sample(name: str, request: pytest.FixtureRequest) -> tuple[FinetuneConfig, str]:
+    task, method, data_format, model = FORMATS[name]
+    return _config(name, request.getfixturevalue(model), task, method), data_format
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_each_format_is_recognised_by_name(name: str, request: pytest.FixtureRequest) -> None:
-    task, data_format, model = FORMATS[name]
-    report = check_dataset(_config(name, request.getfixturevalue(model), task))
+    config, data_format = _sample(name, request)
+    report = check_dataset(config)
     assert report.ok, report.summary()
     assert report.data_format == data_format
     assert report.rows == 12
+
+
+def test_an_implicit_prompt_is_the_turns_both_answers_share(tiny_causal: Path) -> None:
+    task = TASKS["text-generation"]
+    for name in ("preference_implicit.jsonl", "hh_rlhf.jsonl"):
+        loaded = load_dataset_for(_config(name, tiny_causal, method="dpo"))
+        (example, *_) = build_examples(
+            loaded.train, loaded.data_format, task, {"kind": "chat_template"}
+        )
+        assert example["prompt"] == [{"role": "user", "content": "What is five plus five?"}]
+        assert example["chosen"] == [{"role": "assistant", "content": "Five plus five is ten."}]
+        assert example["rejected"] == [
+            {"role": "assistant", "content": "Five plus five is twelve."}
+        ]
 
 
 def test_unanswerable_squad_v2_questions_are_named_with_what_to_do(tiny_qa: Path) -> None:
@@ -121,8 +164,7 @@ def test_an_unknown_sharegpt_speaker_is_one_clear_error(tmp_path: Path, tiny_cau
 def test_each_format_trains_two_steps(
     name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    task, _format, model = FORMATS[name]
-    config = _config(name, request.getfixturevalue(model), task)
+    config, _format = _sample(name, request)
     run = Workspace(tmp_path).finetune(config, wait=True)
     assert run.status == "completed", run.error
     assert run.metrics["global_step"] == 2
@@ -160,3 +202,116 @@ def test_qa_answers_past_the_window_are_counted_in_preflight(tmp_path: Path, tin
         update={"training": config.training.model_copy(update={"max_seq_length": 256})}
     )
     assert "dataset.answer_past_window" not in {w.code for w in preflight(wide).warnings}
+
+
+def _trl_sequences(config: FinetuneConfig, tmp_path: Path) -> list[dict[str, Any]]:
+    """What trl's SFTTrainer itself builds from the same examples: input ids and loss mask."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from modelforge_nb.data import prompt_format_for
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    task = TASKS[config.task]
+    loaded = load_dataset_for(config)
+    examples = build_examples(
+        loaded.train[:2], loaded.data_format, task, prompt_format_for(tokenizer, task)
+    )
+    trainer = SFTTrainer(
+        model=config.model,
+        args=SFTConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True),
+        train_dataset=Dataset.from_list(examples),
+        processing_class=tokenizer,
+    )
+    return list(trainer.train_dataset)
+
+
+@pytest.mark.parametrize(
+    "name", ["alpaca.jsonl", "prompt_completion.jsonl", "sharegpt.json", "wikitext.jsonl"]
+)
+def test_the_preview_is_the_sequence_trl_trains_on(
+    name: str, tiny_causal: Path, tmp_path: Path
+) -> None:
+    config = _config(name, tiny_causal).model_copy(
+        update={"training": FinetuneConfig(model="m", dataset="d").training}
+    )
+    shown = preview(config, n=2)
+    trained = _trl_sequences(config, tmp_path)
+    assert [s.line for s in shown] == [1, 2]
+    for seen, sequence in zip(shown, trained, strict=True):
+        assert seen.ids == sequence["input_ids"] and seen.cut == 0
+        assert seen.loss == [label != -100 for label in sequence["labels"]]
+        assert "".join(seen.tokens) == AutoTokenizer.from_pretrained(tiny_causal).decode(seen.ids)
+
+
+def test_the_alpaca_preview_learns_the_output_and_reads_the_instruction(
+    tiny_causal: Path,
+) -> None:
+    rows = [json.loads(line) for line in (SAMPLES / "alpaca.jsonl").read_text().splitlines()]
+    config = _config("alpaca.jsonl", tiny_causal).model_copy(
+        update={"training": FinetuneConfig(model="m", dataset="d").training}
+    )
+    for seen in preview(config, n=5):
+        row = rows[seen.line - 1]
+        assert row["output"] in seen.target and row["instruction"] not in seen.target
+        assert row["instruction"] in seen.text and row["input"] in seen.text
+    short = _config("alpaca.jsonl", tiny_causal).model_copy(
+        update={
+            "training": FinetuneConfig(
+                model="m", dataset="d", training={"max_seq_length": 24}
+            ).training
+        }
+    )
+    (first,) = preview(short, n=1)
+    assert len(first.ids) == 24 and first.cut > 0 and "cut" in str(first)
+
+
+def test_columns_map_a_datasets_own_names(tmp_path: Path, tiny_causal: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("question,answer\nWhat is 2+2?,4\nName a colour.,Blue\n")
+    config = FinetuneConfig(
+        model=str(tiny_causal),
+        dataset=str(path),
+        columns={"prompt": "question", "completion": "answer"},
+    )
+    report = check_dataset(config)
+    assert report.ok and report.data_format == "prompt-completion", report.summary()
+    (first, _second) = preview(config, n=2)
+    assert "What is 2+2?" in first.text and first.target.startswith("4")
+
+    wrong = config.model_copy(update={"columns": {"prompt": "query", "completion": "answer"}})
+    (error,) = check_dataset(wrong).errors
+    assert error.code == "dataset.mapped_column_missing" and "'query'" in str(error)
+    assert "columns.prompt" in str(error)
+
+
+def test_a_mapping_or_format_the_task_does_not_have_is_a_config_error(tiny_causal: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        FinetuneConfig.from_dict({"model": "m", "dataset": "d.jsonl", "columns": {"question": "q"}})
+    assert "columns.question" in str(caught.value) and "prompt" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        FinetuneConfig.from_dict({"model": "m", "dataset": "d.jsonl", "dataset_format": "squad"})
+    assert "dataset_format" in str(caught.value) and "alpaca" in str(caught.value)
+
+
+def test_a_forced_format_that_does_not_fit_is_one_error(tiny_causal: Path) -> None:
+    config = _config("alpaca.jsonl", tiny_causal).model_copy(update={"dataset_format": "sharegpt"})
+    (error,) = check_dataset(config).errors
+    assert error.code == "dataset.not_that_format" and "sharegpt" in str(error)
+    assert "alpaca.jsonl" in error.file and "columns:" in (error.hint or "")
+    forced = _config("alpaca.jsonl", tiny_causal).model_copy(update={"dataset_format": "alpaca"})
+    assert check_dataset(forced).data_format == "alpaca"
+
+
+def test_the_preview_magic_shows_the_examples(tiny_causal: Path, tmp_path: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from modelforge_nb.magics import ModelForgeMagics
+    from modelforge_nb.session import Session
+
+    magics = ModelForgeMagics(InteractiveShell.instance(), Session(tmp_path))
+    shown: list[Any] = []
+    magics._display = lambda *objects: shown.extend(objects)  # type: ignore[method-assign]
+    magics.modelforge("preview 2", f"model: {tiny_causal}\ndataset: {SAMPLES / 'alpaca.jsonl'}\n")
+    assert [s.line for s in shown] == [1, 2]
+    assert "Give three tips" in shown[0]._repr_html_()
