@@ -85,6 +85,11 @@ class TrainingSettings(Section):
         description='Longest sequence in tokens; "auto" takes the longest example, capped at 2048.',
     )
     packing: bool = Field(False, description="Pack short examples into full-length sequences.")
+    loss_on: Literal["answers", "all"] = Field(
+        "answers",
+        description="answers: learn the completions and assistant turns only (each turn with "
+        "the conversation before it); all: every token, prompts included.",
+    )
     gradient_checkpointing: bool = Field(
         False, description="Recompute activations in the backward pass: less memory, slower."
     )
@@ -385,6 +390,14 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
                 "training.packing",
                 f"does not apply to {config.method} on {config.task}.",
                 "Set it to false.",
+            )
+        )
+    if training.loss_on != "answers" and (config.method != "sft" or task.kind != "causal"):
+        problems.append(
+            (
+                "training.loss_on",
+                f"applies to sft on text-generation, not {config.method} on {config.task}.",
+                "Set it to answers.",
             )
         )
     quant = config.quantization

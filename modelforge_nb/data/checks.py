@@ -375,10 +375,12 @@ def _check_rows(
         report.warnings.append(
             DatasetIssue(
                 "dataset.too_long",
-                f"has {len(too_long)} rows longer than max_seq_length ({max_tokens} tokens); "
+                f"has {len(too_long)} rows longer than max_seq_length ({max_tokens} tokens), "
+                f"the first at {raw.unit} {', '.join(str(n) for n, _ in too_long[:5])}; "
                 f"the longest is {raw.unit} {line} with {tokens} tokens.",
                 raw.source,
-                hint="They will be truncated: raise training.max_seq_length or shorten them.",
+                hint="Their ends (for pairs, the answers) are cut before training: raise "
+                "training.max_seq_length or shorten them; mf.preview(config) shows what is cut.",
             )
         )
     return data_format

@@ -64,15 +64,34 @@ def render_prompt(
     return _plain_conversation(prompt_format, messages)
 
 
+def _per_answer(example: dict[str, Any]) -> list[dict[str, Any]]:
+    if "messages" not in example:
+        return [example]
+    messages = example["messages"]
+    return [
+        {"prompt": messages[:index], "completion": [message]}
+        for index, message in enumerate(messages)
+        if message["role"] == "assistant" and index > 0
+    ]
+
+
 def build_examples(
     rows: Sequence[Mapping[str, Any]],
     data_format: DataFormat,
     task: Task,
     prompt_format: Mapping[str, str],
+    loss_on: str = "answers",
 ) -> list[dict[str, Any]]:
-    """Trainer-ready examples: conversational ones with a chat template, plain otherwise."""
+    """Trainer-ready examples: conversational ones with a chat template, plain otherwise.
+
+    With ``loss_on="answers"`` a conversation becomes one prompt-completion example per
+    assistant turn (the turns before it as the prompt), so the loss falls on the answers
+    alone whatever the chat template; with ``"all"`` it stays whole, every token learned.
+    """
     chat = prompt_format.get("kind") == "chat_template"
     examples = [task.to_example(data_format, row, chat=chat) for row in rows]
+    if loss_on == "answers":
+        examples = [split for example in examples for split in _per_answer(example)]
     if chat or task.kind != "causal":
         return examples
     plain: list[dict[str, Any]] = []

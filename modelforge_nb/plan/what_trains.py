@@ -154,7 +154,9 @@ def _prompt_then(tokenizer: Any, prompt: Any, answer: Any) -> tuple[list[int], l
     return full, [False] * start + [True] * (len(full) - start)
 
 
-def _causal(example: dict[str, Any], tokenizer: Any, dpo: bool) -> list[tuple[str, Any, Any]]:
+def _causal(
+    example: dict[str, Any], tokenizer: Any, dpo: bool, loss_on: str
+) -> list[tuple[str, Any, Any]]:
     """(part, ids, loss) for one causal example."""
     if dpo:
         return [
@@ -167,25 +169,32 @@ def _causal(example: dict[str, Any], tokenizer: Any, dpo: bool) -> list[tuple[st
     if "messages" in example:  # trl trains on every token of a conversation
         ids = _ids(tokenizer, example["messages"])
         return [("example", ids, [True] * len(ids))]
-    return [("example", *_prompt_then(tokenizer, example["prompt"], example["completion"]))]
+    ids, loss = _prompt_then(tokenizer, example["prompt"], example["completion"])
+    return [("example", ids, loss if loss_on == "answers" else [True] * len(ids))]
 
 
 def preview(config: FinetuneConfig, n: int = 3) -> list[PreviewExample]:
-    """The first ``n`` training examples of ``config`` as the model will see them.
+    """The first ``n`` training examples of ``config`` as the model will see them (a
+    conversation learned answer by answer gives one example per assistant turn).
 
     Raises ``DatasetError`` for data that would not train, as training would.
     """
     task = TASKS[config.task]
     data = load_dataset_for(config)
     tokenizer = _tokenizer(config)
-    rows = data.train[:n]
-    lines = data.train_lines[: len(rows)]
     max_length = max_length_for(config, tokenizer, data.train, data.data_format)
-    examples = build_examples(rows, data.data_format, task, prompt_format_for(tokenizer, task))
+    prompt_format = prompt_format_for(tokenizer, task)
+    loss_on = config.training.loss_on
+    examples = [
+        (line, example)
+        for row, line in zip(data.train[:n], data.train_lines, strict=False)
+        for example in build_examples([row], data.data_format, task, prompt_format, loss_on)
+    ][:n]
     shown: list[PreviewExample] = []
-    for line, example in zip(lines, examples, strict=True):
+    for line, example in examples:
         if task.kind == "causal":
-            for part, ids, loss in _causal(example, tokenizer, config.method == "dpo"):
+            dpo = config.method == "dpo"
+            for part, ids, loss in _causal(example, tokenizer, dpo, loss_on):
                 shown.append(_sequence(tokenizer, ids, loss, line, part, max_length))
         elif task.kind == "seq2seq":
             source = _ids(tokenizer, example["source"])

@@ -121,6 +121,7 @@ def sft_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **c
         **common_arguments(config, run_dir, **common),
         max_length=max_length,
         packing=config.training.packing,
+        completion_only_loss=config.training.loss_on == "answers",
     )
 
 

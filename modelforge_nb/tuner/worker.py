@@ -212,9 +212,12 @@ def train(
     data = load_dataset_for(config)
     if probe:
         data, config = probe_setup(config, data)
-    train_examples = build_examples(data.train, data.data_format, task, prompt_format)
+    loss_on = config.training.loss_on
+    train_examples = build_examples(data.train, data.data_format, task, prompt_format, loss_on)
     eval_examples = (
-        build_examples(data.eval, data.data_format, task, prompt_format) if data.eval else None
+        build_examples(data.eval, data.data_format, task, prompt_format, loss_on)
+        if data.eval
+        else None
     )
     max_length = max_length_for(config, tokenizer, data.train, data.data_format)
     checkpoint = last_complete_checkpoint(run_dir) if resume else None

@@ -133,10 +133,20 @@ def test_chat_formats_render_as_the_chat_template_renders_their_messages(
     task = TASKS["text-generation"]
     rows = json.loads((SAMPLES / "sharegpt.json").read_text())
     loaded = load_dataset_for(_config("sharegpt.json", tiny_causal))
-    examples = build_examples(loaded.train, loaded.data_format, task, {"kind": "chat_template"})
-    for row, example in zip(rows, examples, strict=True):
+    whole = build_examples(loaded.train, loaded.data_format, task, {"kind": "chat_template"}, "all")
+    for row, example in zip(rows, whole, strict=True):
         expected = tokenizer.apply_chat_template(_sharegpt_as_messages(row), tokenize=False)
         assert tokenizer.apply_chat_template(example["messages"], tokenize=False) == expected
+    # Learned answer by answer: one example per assistant turn, its history as the prompt.
+    answers = build_examples(loaded.train, loaded.data_format, task, {"kind": "chat_template"})
+    turns = [
+        (messages[:i], m)
+        for messages in map(_sharegpt_as_messages, rows)
+        for i, m in enumerate(messages)
+        if m["role"] == "assistant"
+    ]
+    assert [(e["prompt"], e["completion"]) for e in answers] == [(p, [m]) for p, m in turns]
+    assert len(answers) == len(rows) + 3  # three of the twelve have a second answer
     pairs = load_dataset_for(_config("prompt_completion.jsonl", tiny_causal))
     examples = build_examples(pairs.train, pairs.data_format, task, {"kind": "chat_template"})
     for row, example in zip(pairs.train, examples, strict=True):
@@ -204,7 +214,7 @@ def test_qa_answers_past_the_window_are_counted_in_preflight(tmp_path: Path, tin
     assert "dataset.answer_past_window" not in {w.code for w in preflight(wide).warnings}
 
 
-def _trl_sequences(config: FinetuneConfig, tmp_path: Path) -> list[dict[str, Any]]:
+def _trl_sequences(config: FinetuneConfig, tmp_path: Path, n: int) -> list[dict[str, Any]]:
     """What trl's SFTTrainer itself builds from the same examples: input ids and loss mask."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -215,29 +225,45 @@ def _trl_sequences(config: FinetuneConfig, tmp_path: Path) -> list[dict[str, Any
     task = TASKS[config.task]
     loaded = load_dataset_for(config)
     examples = build_examples(
-        loaded.train[:2], loaded.data_format, task, prompt_format_for(tokenizer, task)
-    )
+        loaded.train[:n],
+        loaded.data_format,
+        task,
+        prompt_format_for(tokenizer, task),
+        config.training.loss_on,
+    )[:n]
+    answers_only = config.training.loss_on == "answers"
     trainer = SFTTrainer(
         model=config.model,
-        args=SFTConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True),
+        args=SFTConfig(
+            output_dir=str(tmp_path),
+            report_to="none",
+            use_cpu=True,
+            completion_only_loss=answers_only,
+        ),
         train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
     )
     return list(trainer.train_dataset)
 
 
+@pytest.mark.parametrize("loss_on", ["answers", "all"])
 @pytest.mark.parametrize(
     "name", ["alpaca.jsonl", "prompt_completion.jsonl", "sharegpt.json", "wikitext.jsonl"]
 )
 def test_the_preview_is_the_sequence_trl_trains_on(
-    name: str, tiny_causal: Path, tmp_path: Path
+    name: str, loss_on: str, tiny_causal: Path, tmp_path: Path
 ) -> None:
     config = _config(name, tiny_causal).model_copy(
         update={"training": FinetuneConfig(model="m", dataset="d").training}
     )
-    shown = preview(config, n=2)
-    trained = _trl_sequences(config, tmp_path)
-    assert [s.line for s in shown] == [1, 2]
+    config.training.loss_on = loss_on  # type: ignore[assignment]
+    shown = preview(config, n=3)
+    trained = _trl_sequences(config, tmp_path, 3)
+    assert len(shown) == 3 and shown[0].line == 1
+    if loss_on == "all" or name == "wikitext.jsonl":
+        assert all(all(s.loss) for s in shown)
+    else:
+        assert all(not s.loss[0] and s.loss[-1] for s in shown)
     for seen, sequence in zip(shown, trained, strict=True):
         assert seen.ids == sequence["input_ids"] and seen.cut == 0
         assert seen.loss == [label != -100 for label in sequence["labels"]]
@@ -292,6 +318,11 @@ def test_a_mapping_or_format_the_task_does_not_have_is_a_config_error(tiny_causa
     with pytest.raises(ConfigError) as caught:
         FinetuneConfig.from_dict({"model": "m", "dataset": "d.jsonl", "dataset_format": "squad"})
     assert "dataset_format" in str(caught.value) and "alpaca" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        FinetuneConfig.from_dict(
+            {"model": "m", "dataset": "d", "method": "dpo", "training": {"loss_on": "all"}}
+        )
+    assert "training.loss_on" in str(caught.value)
 
 
 def test_a_forced_format_that_does_not_fit_is_one_error(tiny_causal: Path) -> None:

@@ -53,6 +53,7 @@ def test_too_long_rows_are_counted_with_a_tokenizer(
     report = check_dataset(config, tokenizer=AutoTokenizer.from_pretrained(tiny_causal))
     (warning,) = [w for w in report.warnings if w.code == "dataset.too_long"]
     assert "max_seq_length (8 tokens)" in warning.message
+    assert "the first at line 1, 2, 3, 4, 5;" in warning.message
 
 
 def test_prompt_format_follows_the_tokenizer(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
