@@ -184,6 +184,25 @@ class FinetuneConfig(BaseModel):
         min_length=1,
         description="Training data: a JSONL/JSON/CSV/Parquet file, a folder, or a Hub id.",
     )
+    dataset_split: str = Field(
+        "train",
+        min_length=1,
+        description="The split to train on, for a Hub dataset or a saved DatasetDict folder.",
+    )
+    dataset_subset: str | None = Field(
+        None,
+        description="A Hub dataset's configuration (subset), e.g. 3.0.0 for abisee/cnn_dailymail.",
+    )
+    eval_split: str | None = Field(
+        None,
+        description="The split of eval_dataset; empty: validation when eval_dataset is the "
+        "training dataset, else train.",
+    )
+    allow_no_answer: bool = Field(
+        False,
+        description="Extractive QA: train unanswerable questions (SQuAD v2's empty answers) "
+        'as "no answer" instead of refusing them.',
+    )
     dataset_format: str = Field(
         "auto",
         description="The data's format: auto (recognised by its columns) or a format's name, "
@@ -367,6 +386,14 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
                 "Give eval_dataset or eval_fraction, not both.",
             )
         )
+    if config.eval_split is not None and config.eval_dataset is None:
+        problems.append(
+            (
+                "eval_split",
+                f"is {config.eval_split!r} but there is no eval_dataset.",
+                "Give eval_dataset (it may be the training dataset), or remove eval_split.",
+            )
+        )
     has_eval = config.eval_dataset is not None or config.eval_fraction is not None
     if training.eval_steps is not None and not has_eval:
         problems.append(
@@ -390,6 +417,14 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
                 "training.packing",
                 f"does not apply to {config.method} on {config.task}.",
                 "Set it to false.",
+            )
+        )
+    if config.allow_no_answer and task.kind != "span":
+        problems.append(
+            (
+                "allow_no_answer",
+                f"applies to extractive-question-answering, not {config.task}.",
+                "Remove it.",
             )
         )
     if training.loss_on != "answers" and (config.method != "sft" or task.kind != "causal"):

@@ -193,7 +193,9 @@ def _source_target(values: Mapping[str, Any], _chat: bool) -> Example:
 
 def _span(values: Mapping[str, Any], _chat: bool) -> Example:
     context: str = values["context"]
-    if "answers" in values:
+    if "answers" in values and not values["answers"]["text"]:
+        text, start = "", -1  # unanswerable: labelled "no answer" (span_features)
+    elif "answers" in values:
         answers = values["answers"]
         text, start = answers["text"][0], int(answers["answer_start"][0])
     else:

@@ -123,15 +123,14 @@ def _implicit_problem(row: dict[str, Any], data_format: DataFormat) -> str | Non
     return None
 
 
+def _unanswerable(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("text") == [] and not value.get("answer_start")
+
+
 def _answers_problem(value: Any, row: dict[str, Any]) -> str | None:
     if not isinstance(value, dict) or not {"text", "answer_start"} <= set(value):
         return "must be an object with 'text' and 'answer_start' lists."
     texts, starts = value["text"], value["answer_start"]
-    if texts == [] and starts == []:
-        return (
-            "is empty: an unanswerable question (SQuAD v2), which extractive QA here "
-            "cannot learn. Remove the rows whose answers are empty."
-        )
     if not isinstance(texts, list) or not isinstance(starts, list) or not texts:
         return "'text' and 'answer_start' must be non-empty lists."
     if len(texts) != len(starts):
@@ -260,6 +259,7 @@ def _check_rows(
     count_tokens: Callable[[str], int] | None,
     max_tokens: int | None,
     wanted: str = "auto",
+    allow_no_answer: bool = False,
 ) -> DataFormat | None:
     report = out.report
     for issue in raw.issues:
@@ -306,6 +306,7 @@ def _check_rows(
         )
     seen: dict[str, int] = {}
     duplicates: list[int] = []
+    unanswerable: list[int] = []
     too_long: list[tuple[int, int]] = []
     for row, line in zip(raw.rows, raw.lines, strict=True):
         bad = False
@@ -322,6 +323,11 @@ def _check_rows(
                     )
                 )
                 bad = True
+                continue
+            if role == "answers" and _unanswerable(row[column]):
+                if not allow_no_answer:
+                    unanswerable.append(line)
+                    bad = True
                 continue
             problem = _value_problem(role, row[column], row, data_format)
             if problem:
@@ -361,6 +367,18 @@ def _check_rows(
             report.longest_tokens = max(report.longest_tokens or 0, tokens)
             if max_tokens is not None and tokens > max_tokens:
                 too_long.append((line, tokens))
+    if unanswerable:
+        out.error(
+            DatasetIssue(
+                "dataset.unanswerable",
+                f"has {len(unanswerable)} unanswerable questions (SQuAD v2: empty answers), "
+                f"the first at {raw.unit} {', '.join(str(n) for n in unanswerable[:5])}.",
+                raw.source,
+                column="answers",
+                hint='Set allow_no_answer: true to train them as "no answer" (the [CLS] '
+                "position), or remove those rows.",
+            )
+        )
     if duplicates:
         report.warnings.append(
             DatasetIssue(
@@ -428,7 +446,11 @@ def _warn_answers_past_window(
     """
     examples = [task.to_example(data_format, row, chat=False) for row in raw.rows]
     labels = span_features(examples, tokenizer, max_length=window)["start_positions"]
-    lost = [line for line, start in zip(raw.lines, labels, strict=True) if start == 0]
+    lost = [
+        line
+        for line, start, example in zip(raw.lines, labels, examples, strict=True)
+        if start == 0 and example["start"] >= 0  # unanswerable ones are meant to be 0
+    ]
     if lost:
         first = ", ".join(str(line) for line in lost[:5])
         report.warnings.append(
@@ -462,7 +484,7 @@ def check_rows(
             return len(tokenizer(text, add_special_tokens=True)["input_ids"])
 
     limit = max_tokens if isinstance(max_tokens, int) else None
-    train = read_rows(config.dataset)
+    train = read_rows(config.dataset, split=config.dataset_split, subset=config.dataset_subset)
     mapped = _map_columns(train, config.columns, out)
     data_format = (
         None
@@ -476,6 +498,7 @@ def check_rows(
             count_tokens=count_tokens,
             max_tokens=limit,
             wanted=config.dataset_format,
+            allow_no_answer=config.allow_no_answer,
         )
     )
     if task.kind == "span" and tokenizer is not None and data_format and report.ok:
@@ -488,7 +511,9 @@ def check_rows(
     report.data_format = data_format.name if data_format else None
     evaluation = None
     if config.eval_dataset is not None:
-        evaluation = read_rows(config.eval_dataset)
+        same = config.eval_dataset == config.dataset
+        split = config.eval_split or ("validation" if same else "train")
+        evaluation = read_rows(config.eval_dataset, split=split, subset=config.dataset_subset)
         if _map_columns(evaluation, config.columns, out):
             _check_rows(
                 evaluation,
@@ -499,6 +524,7 @@ def check_rows(
                 count_tokens=count_tokens,
                 max_tokens=limit,
                 wanted=config.dataset_format,
+                allow_no_answer=config.allow_no_answer,
             )
         report.eval_rows = len(evaluation.rows)
     elif config.eval_fraction is not None and report.rows:

@@ -144,8 +144,8 @@ def span_features(
 ) -> dict[str, list[Any]]:
     """Question + context encodings with the answer's start and end token positions.
 
-    A context cut off before the answer gets position 0 (the [CLS] token), the usual
-    SQuAD convention for "no answer in this window".
+    A context cut off before the answer, and an unanswerable question (``start`` -1), get
+    position 0 (the [CLS] token), the usual SQuAD convention for "no answer here".
     """
     encoded = tokenizer(
         [e["question"] for e in examples],

@@ -255,11 +255,11 @@ def _read_saved_dataset(folder: Path, out: RawRows, split: str) -> None:
         out.add(dict(row), number)
 
 
-def _read_hub(dataset_id: str, out: RawRows, split: str) -> None:
+def _read_hub(dataset_id: str, out: RawRows, split: str, subset: str | None) -> None:
     from datasets import load_dataset
 
     try:
-        loaded = load_dataset(dataset_id, split=split)
+        loaded = load_dataset(dataset_id, subset, split=split)
     except Exception as error:  # network, auth and format errors all surface here
         out.issues.append(
             DatasetIssue(
@@ -275,8 +275,12 @@ def _read_hub(dataset_id: str, out: RawRows, split: str) -> None:
         out.add(dict(row), number)
 
 
-def read_rows(source: str, *, split: str = "train") -> RawRows:
-    """Every row of ``source`` with its line number, and what could not be read."""
+def read_rows(source: str, *, split: str = "train", subset: str | None = None) -> RawRows:
+    """Every row of ``source`` with its line number, and what could not be read.
+
+    ``split`` picks the split of a Hub dataset or a saved DatasetDict folder, ``subset`` a
+    Hub dataset's configuration; a file is one split.
+    """
     out = RawRows(source)
     path = Path(source)
     if path.is_dir():
@@ -326,5 +330,5 @@ def read_rows(source: str, *, split: str = "train") -> RawRows:
         reader(path, out)
         out.files.append(source)
         return out
-    _read_hub(source, out, split)
+    _read_hub(source, out, split, subset)
     return out

@@ -94,10 +94,46 @@ def test_an_implicit_prompt_is_the_turns_both_answers_share(tiny_causal: Path) -
         ]
 
 
-def test_unanswerable_squad_v2_questions_are_named_with_what_to_do(tiny_qa: Path) -> None:
-    report = check_dataset(_config("squad_v2.jsonl", tiny_qa, "extractive-question-answering"))
-    assert [(e.line, e.column) for e in report.errors] == [(3, "answers"), (8, "answers")]
-    assert all("unanswerable" in str(e) and "Remove" in str(e) for e in report.errors)
+def test_unanswerable_squad_v2_questions_are_one_error_that_says_how_to_keep_them(
+    tiny_qa: Path,
+) -> None:
+    config = _config("squad_v2.jsonl", tiny_qa, "extractive-question-answering")
+    (error,) = check_dataset(config).errors
+    assert error.code == "dataset.unanswerable" and error.file.endswith("squad_v2.jsonl")
+    assert "2 unanswerable questions (SQuAD v2" in str(error) and "line 3, 8" in str(error)
+    assert "allow_no_answer: true" in (error.hint or "") and "remove" in (error.hint or "")
+
+
+def test_unanswerable_questions_train_as_no_answer_when_asked(
+    tiny_qa: Path, tmp_path: Path
+) -> None:
+    config = _config("squad_v2.jsonl", tiny_qa, "extractive-question-answering").model_copy(
+        update={"allow_no_answer": True}
+    )
+    report = check_dataset(config)
+    assert report.ok, report.summary()
+    shown = preview(config, n=3)
+    assert shown[2].line == 3 and shown[2].target == "[CLS]"  # "no answer"
+    assert shown[0].target.strip().lower() == "denver broncos"
+    run = Workspace(tmp_path).finetune(config, wait=True)
+    assert run.status == "completed", run.error
+
+
+def test_a_split_and_the_eval_split_of_a_saved_dataset(tmp_path: Path, tiny_causal: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    rows = [json.loads(line) for line in (SAMPLES / "alpaca.jsonl").read_text().splitlines()]
+    folder = tmp_path / "saved"
+    DatasetDict(
+        {"train": Dataset.from_list(rows[:8]), "validation": Dataset.from_list(rows[8:])}
+    ).save_to_disk(str(folder))
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(folder), dataset_split="validation")
+    assert check_dataset(config).rows == 4
+    paired = FinetuneConfig(model=str(tiny_causal), dataset=str(folder), eval_dataset=str(folder))
+    report = check_dataset(paired)
+    assert (report.rows, report.eval_rows) == (8, 4)
+    (error,) = check_dataset(config.model_copy(update={"dataset_split": "test"})).errors
+    assert "no 'test' split" in str(error) and "train, validation" in str(error)
 
 
 def test_alpaca_rows_keep_their_instruction_and_input(tiny_causal: Path) -> None:
