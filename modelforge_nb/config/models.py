@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from modelforge_nb.config.tasks import TASK_NAMES, TASKS
+from modelforge_nb.config.tasks import DATA_FORMAT_NAMES, TASK_NAMES, TASKS
 
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #: THE data file formats the readers take (``data/readers.py`` reads each of them).
@@ -205,6 +205,7 @@ class FinetuneConfig(BaseModel):
     )
     dataset_format: str = Field(
         "auto",
+        json_schema_extra={"enum": ["auto", *DATA_FORMAT_NAMES]},
         description="The data's format: auto (recognised by its columns) or a format's name, "
         "e.g. alpaca, sharegpt, prompt-completion, messages, text (docs/datasets.md).",
     )

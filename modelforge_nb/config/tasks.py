@@ -421,6 +421,10 @@ TASKS: dict[str, Task] = {
 }
 
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+#: Every dataset format's name, in the order formats are tried.
+DATA_FORMAT_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(f.name for task in TASKS.values() for fs in task.formats.values() for f in fs)
+)
 
 
 def get_task(name: str) -> Task:

@@ -167,6 +167,9 @@ class ConfigForm:
         )
         self.check_button = widgets.Button(description="Check (preflight)", icon="check")
         self.cell_button = widgets.Button(description="Copy as cell", icon="copy")
+        self.preview_button = widgets.Button(description="Preview data", icon="eye")
+        self.preview_view = widgets.HTML()
+        self.preview_button.on_click(lambda _b: self.preview())
         self.cell_text_area = widgets.Textarea(
             layout=widgets.Layout(width="100%", height="0px", display="none")
         )
@@ -180,8 +183,11 @@ class ConfigForm:
                 widgets.VBox(basic),
                 self.accordion,
                 self.problems,
-                widgets.HBox([self.check_button, self.train_button, self.cell_button]),
+                widgets.HBox(
+                    [self.check_button, self.train_button, self.preview_button, self.cell_button]
+                ),
                 self.preflight_view,
+                self.preview_view,
                 self.cell_text_area,
                 self.output,
             ]
@@ -272,6 +278,23 @@ class ConfigForm:
             else "Blocked: " + "; ".join(p.message for p in self.report.problems)
         )
         return self.report
+
+    def preview(self, n: int = 3) -> list[Any] | None:
+        """Show the first ``n`` examples as the model will see them (``mf.preview``)."""
+        config = self.validate()
+        if config is None:
+            return None
+        from modelforge_nb.errors import ModelForgeError
+        from modelforge_nb.plan import preview
+
+        try:
+            shown = preview(config, n=n)
+        except ModelForgeError as error:
+            self.preview_view.value = f"<pre style='color: #b00'>{html.escape(str(error))}</pre>"
+            return None
+        head = "<b>What trains</b> (the loss is on the highlighted tokens)"
+        self.preview_view.value = head + "".join(example._repr_html_() for example in shown)
+        return shown
 
     def train(self) -> Any:
         report = self.check()

@@ -220,3 +220,20 @@ def test_detached_training_returns_at_once_and_the_dashboard_keeps_up(
     second = session.train(config, detach=True)
     assert f"%modelforge show {second.id}" in capsys.readouterr().out
     assert second.wait(timeout=300) == "completed"
+
+
+def test_the_form_previews_what_trains(tiny_causal: Path, tmp_path: Path) -> None:
+    from repo_paths import REPO_ROOT
+
+    alpaca = REPO_ROOT / "tests" / "data" / "formats" / "alpaca.jsonl"
+    form = ConfigForm({"model": str(tiny_causal), "dataset": str(alpaca)})
+    shown = form.preview()
+    assert shown is not None and [s.line for s in shown] == [1, 2, 3]
+    assert "What trains" in form.preview_view.value
+    assert "Give three tips for staying healthy." in form.preview_view.value
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nWhat is 2+2?,4\n")
+    form.controls["dataset"].widget.value = str(faq)
+    assert form.preview() is None and "dataset" in form.preview_view.value.lower()
+    form.controls["columns"].widget.value = "{prompt: question, completion: answer}"
+    assert form.preview() is not None and "What is 2+2?" in form.preview_view.value
