@@ -214,6 +214,13 @@ class FinetuneConfig(BaseModel):
         description="Your data's column for each column the format expects, e.g. "
         "{prompt: question, completion: answer}.",
     )
+    tags: dict[Literal["role", "content", "user", "assistant", "system"], str] = Field(
+        default_factory=dict,
+        description="For conversations written with other keys or speaker names: the key of "
+        "each turn's speaker (role) and text (content), and the names used for user, "
+        "assistant and system, e.g. {role: speaker, content: text, user: customer, "
+        "assistant: agent}.",
+    )
     eval_dataset: str | None = Field(
         None, description="Evaluation data in the same format (or use eval_fraction)."
     )

@@ -431,6 +431,37 @@ def _map_columns(raw: RawRows, columns: Mapping[str, str], out: _Collector) -> b
     return True
 
 
+#: A conversation column's own keys and speaker names, which ``tags`` stand in for.
+_CONVERSATION_KEYS = {
+    "messages": ("role", "content", {"user": "user", "assistant": "assistant", "system": "system"}),
+    "conversations": ("from", "value", {"user": "human", "assistant": "gpt", "system": "system"}),
+}
+
+
+def _map_tags(raw: RawRows, tags: Mapping[Any, str]) -> None:
+    """Rewrite each turn of a conversation column in the column's own keys and speaker
+    names, as ``tags`` maps them (LLaMA-Factory's dataset tags)."""
+    if not tags:
+        return
+    for row in raw.rows:
+        for column, (role_key, content_key, names) in _CONVERSATION_KEYS.items():
+            turns = row.get(column)
+            if not isinstance(turns, list):
+                continue
+            speaker_key = tags.get("role", role_key)
+            text_key = tags.get("content", content_key)
+            speakers: dict[Any, str] = {tags[k]: names[k] for k in names if k in tags}
+            row[column] = [
+                {
+                    role_key: speakers.get(turn.get(speaker_key), turn.get(speaker_key)),
+                    content_key: turn.get(text_key),
+                }
+                if isinstance(turn, dict)
+                else turn
+                for turn in turns
+            ]
+
+
 def _warn_answers_past_window(
     raw: RawRows,
     data_format: DataFormat,
@@ -486,6 +517,7 @@ def check_rows(
     limit = max_tokens if isinstance(max_tokens, int) else None
     train = read_rows(config.dataset, split=config.dataset_split, subset=config.dataset_subset)
     mapped = _map_columns(train, config.columns, out)
+    _map_tags(train, config.tags)
     data_format = (
         None
         if not mapped
@@ -515,6 +547,7 @@ def check_rows(
         split = config.eval_split or ("validation" if same else "train")
         evaluation = read_rows(config.eval_dataset, split=split, subset=config.dataset_subset)
         if _map_columns(evaluation, config.columns, out):
+            _map_tags(evaluation, config.tags)
             _check_rows(
                 evaluation,
                 task,

@@ -382,3 +382,41 @@ def test_the_preview_magic_shows_the_examples(tiny_causal: Path, tmp_path: Path)
     magics.modelforge("preview 2", f"model: {tiny_causal}\ndataset: {SAMPLES / 'alpaca.jsonl'}\n")
     assert [s.line for s in shown] == [1, 2]
     assert "Give three tips" in shown[0]._repr_html_()
+
+
+def test_tags_read_conversations_written_with_other_keys_and_speakers(
+    tmp_path: Path, tiny_causal: Path
+) -> None:
+    """LLaMA-Factory's dataset tags: a support log with its own keys and speaker names."""
+    rows = [
+        {
+            "dialog": [
+                {"speaker": "customer", "text": f"Is order {n} shipped?"},
+                {"speaker": "agent", "text": f"Order {n} left on Monday."},
+            ]
+        }
+        for n in range(12)
+    ]
+    path = tmp_path / "support.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = FinetuneConfig.from_dict(
+        {
+            "model": str(tiny_causal),
+            "dataset": str(path),
+            "columns": {"conversations": "dialog"},
+            "tags": {
+                "role": "speaker",
+                "content": "text",
+                "user": "customer",
+                "assistant": "agent",
+            },
+        }
+    )
+    report = check_dataset(config)
+    assert report.ok and report.data_format == "sharegpt", report.summary()
+    (first,) = preview(config, n=1)
+    assert "Is order 0 shipped?" in first.text and first.target.startswith("Order 0 left")
+    untagged = config.model_copy(update={"tags": {}})
+    errors = check_dataset(untagged).errors
+    assert errors[0].column == "conversations" and errors[0].line == 1
+    assert "{from, value}" in str(errors[0])
