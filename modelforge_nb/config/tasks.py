@@ -118,9 +118,17 @@ def _alpaca(values: Mapping[str, Any], chat: bool) -> Example:
     system = values.get("system")
     system = system if isinstance(system, str) and system.strip() else None
     prompt = alpaca_prompt(values)
-    if chat:
-        turns = ([{"role": "system", "content": system}] if system else []) + _user(prompt)
-        return {"prompt": turns, "completion": _assistant(values["completion"])}
+    earlier = [
+        turn
+        for asked, answered in values.get("history") or []
+        for turn in (*_user(asked), *_assistant(answered))
+    ]
+    if chat or earlier:
+        turns = [{"role": "system", "content": system}] if system else []
+        return {
+            "prompt": turns + earlier + _user(prompt),
+            "completion": _assistant(values["completion"]),
+        }
     return {
         "prompt": f"{system}\n\n{prompt}" if system else prompt,
         "completion": values["completion"],
@@ -226,8 +234,9 @@ INSTRUCTION = DataFormat(
 ALPACA = DataFormat(
     "alpaca",
     {"instruction": "instruction", "output": "completion"},
-    "Alpaca: `instruction`, an optional `input` (may be empty), `output`, optional `system`",
-    optional={"input": "input", "system": "system"},
+    "Alpaca: `instruction`, an optional `input` (may be empty), `output`, optional `system` "
+    "and `history` (earlier [instruction, answer] pairs)",
+    optional={"input": "input", "system": "system", "history": "history"},
 )
 PROMPT_COMPLETION = DataFormat(
     "prompt-completion",

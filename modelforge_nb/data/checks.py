@@ -173,7 +173,15 @@ def _conversations_problem(value: Any) -> str | None:
     return _messages_problem(messages)
 
 
-def _optional_problem(value: Any) -> str | None:
+def _optional_problem(column: str, value: Any) -> str | None:
+    if column == "history":
+        pairs = value or []
+        if isinstance(pairs, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p)
+            for p in pairs
+        ):
+            return None
+        return "is not a list of [instruction, answer] pairs (it may be empty or left out)."
     if value is None or isinstance(value, str):
         return None
     return f"is {_kind(value)}, not text (it may be empty or left out)."
@@ -204,10 +212,13 @@ def _describe_formats(task: Task, method: str) -> str:
 
 
 def _flat(value: Any) -> str:
+    """The text in a value: a string, a message's content, or a list of those, joined."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):
+        return _flat(value.get("content", ""))
     if isinstance(value, list):
-        return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else "" for m in value)
+        return "\n".join(_flat(item) for item in value)
     return ""
 
 
@@ -347,7 +358,7 @@ def _check_rows(
                 )
                 bad = True
         for column in data_format.optional:
-            problem = _optional_problem(row.get(column))
+            problem = _optional_problem(column, row.get(column))
             if problem:
                 out.error(
                     DatasetIssue(

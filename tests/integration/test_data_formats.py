@@ -420,3 +420,40 @@ def test_tags_read_conversations_written_with_other_keys_and_speakers(
     errors = check_dataset(untagged).errors
     assert errors[0].column == "conversations" and errors[0].line == 1
     assert "{from, value}" in str(errors[0])
+
+
+def test_alpaca_history_comes_before_the_instruction(tmp_path: Path, tiny_causal: Path) -> None:
+    row = {
+        "instruction": "And in German?",
+        "input": "",
+        "output": "Der Kessel ist blau.",
+        "history": [["Translate 'the kettle is blue' into French.", "La bouilloire est bleue."]],
+    }
+    path = tmp_path / "multi.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    config = FinetuneConfig(model=str(tiny_causal), dataset=str(path))
+    assert check_dataset(config).data_format == "alpaca"
+    (seen,) = preview(config, n=1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_causal)
+    messages = [
+        {"role": "user", "content": row["history"][0][0]},
+        {"role": "assistant", "content": row["history"][0][1]},
+        {"role": "user", "content": row["instruction"]},
+    ]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert seen.text.startswith(prompt) and seen.target.startswith("Der Kessel ist blau.")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**row, "history": ["just text"]}) + "\n")
+    (error,) = check_dataset(FinetuneConfig(model=str(tiny_causal), dataset=str(bad))).errors
+    assert error.column == "history" and "[instruction, answer] pairs" in str(error)
+
+
+@pytest.mark.slow
+def test_text_trains_packed(tiny_causal: Path, tmp_path: Path) -> None:
+    config = _config("wikitext.jsonl", tiny_causal)
+    packed = config.model_copy(
+        update={"training": config.training.model_copy(update={"packing": True})}
+    )
+    run = Workspace(tmp_path).finetune(packed, wait=True)
+    assert run.status == "completed", run.error
+    assert run.metrics["global_step"] == 2
