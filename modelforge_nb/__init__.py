@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
     from modelforge_nb.environment import detect_environment
     from modelforge_nb.export import merge
-    from modelforge_nb.hardware import detect_hardware
+    from modelforge_nb.hardware import detect_hardware, hardware_profile
     from modelforge_nb.hub import push_to_hub
     from modelforge_nb.plan import preflight, preview
     from modelforge_nb.plan.recommend import recommend
@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "check_dataset": "modelforge_nb.data",
     "load_dataset_for": "modelforge_nb.data",
     "detect_hardware": "modelforge_nb.hardware",
+    "hardware_profile": "modelforge_nb.hardware",
     "preflight": "modelforge_nb.plan",
     "preview": "modelforge_nb.plan",
     "recommend": "modelforge_nb.plan",
@@ -83,6 +84,7 @@ __all__ = [
     "finetune",
     "generate",
     "get_run",
+    "hardware_profile",
     "list_runs",
     "load_dataset_for",
     "loss_svg",

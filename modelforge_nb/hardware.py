@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.errors import ConfigError
+
 GB = 1e9
 
 
@@ -77,6 +79,57 @@ class HardwareInfo:
             f"{self.ram_total_bytes / GB:.1f} GB available"
         )
         return "\n".join(lines)
+
+
+def _profiles() -> dict[str, dict[str, Any]]:
+    text = resources.files("modelforge_nb.plan").joinpath("data/profiles.json").read_text()
+    profiles: dict[str, dict[str, Any]] = json.loads(text)["profiles"]
+    return profiles
+
+
+def profile_names() -> tuple[str, ...]:
+    """The names ``hardware_profile`` knows."""
+    return tuple(_profiles())
+
+
+def hardware_profile(name: str) -> HardwareInfo:
+    """A machine people rent or get free (``colab-t4``, ``h100-80gb``, ``cpu-16gb``...), to
+    plan a run for it: ``preflight(config, hardware=...)``, ``recommend(task, hardware=...)``.
+
+    GPU memory is what NVML reports for that GPU; RAM and cores are typical of the offering
+    (``notes`` says which). Its GPUs are taken as idle: all their memory free.
+    """
+    profile = _profiles().get(name)
+    if profile is None:
+        raise ConfigError(
+            "hardware.unknown_profile",
+            f"There is no hardware profile {name!r}.",
+            field="hardware",
+            hint=f"Use one of: {', '.join(profile_names())}.",
+        )
+    memory = int(profile.get("gpu_mib", 0)) * 2**20
+    gpus = tuple(
+        GpuInfo(
+            index,
+            str(profile["gpu"]),
+            memory,
+            memory,
+            (int(profile["compute"][0]), int(profile["compute"][1])),
+            "profile",
+            bool(profile["bf16"]),
+        )
+        for index in range(int(profile["gpus"]))
+    )
+    ram = int(float(profile["ram_gb"]) * GB)
+    return HardwareInfo(
+        gpus=gpus,
+        cpu_count=int(profile["cpus"]),
+        ram_total_bytes=ram,
+        ram_available_bytes=ram,
+        tier=tier_for(memory, ram),
+        source=f"profile:{name}",
+        notes=(f"planned for {profile['where']}; typical figures, not this machine",),
+    )
 
 
 def _tier_rules() -> list[dict[str, Any]]:

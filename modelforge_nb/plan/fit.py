@@ -2,7 +2,8 @@
 
 A change is a set of config fields by dotted path (``{"training.batch_size": 2}``). Each
 candidate is applied to the config, validated by the schema and re-estimated; it fits
-when its estimated peak is within the memory budget. The words a user reads are made
+when its estimated peak is within ``HEADROOM`` (90%) of the memory budget, a margin for the
+estimator's error. The words a user reads are made
 from the fields themselves, so the hint can be copied into the config as it is.
 """
 
@@ -21,6 +22,8 @@ Change = Mapping[str, Any]
 
 #: The shortest sequence the search proposes; shorter would cut most examples.
 MIN_SEQUENCE = 256
+#: Share of the budget a proposed setting may use: the margin for the estimator's error.
+HEADROOM = 0.9
 
 
 def memory_budget(hardware: HardwareInfo) -> int:
@@ -63,13 +66,15 @@ def first_fit(
     *,
     longest_tokens: int | None = None,
 ) -> tuple[Change, FinetuneConfig, int] | None:
-    """The first change whose estimated peak is within ``budget``: (change, config, peak)."""
+    """The first change whose estimated peak is within ``HEADROOM`` of ``budget``:
+    (change, config, peak). What it proposes keeps a margin for the estimator's error."""
+    limit = budget * HEADROOM
     for change in changes:
         candidate = apply(config, change)
         if candidate is None:
             continue
         peak = estimate_run(candidate, shape, hardware, longest_tokens=longest_tokens).peak_bytes
-        if peak <= budget:
+        if peak <= limit:
             return change, candidate, peak
     return None
 

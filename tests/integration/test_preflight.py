@@ -427,3 +427,38 @@ def test_probe_that_cannot_train_blocks_the_run(
     add_probe(config, report, budget=10**12)
     assert [p.code for p in report.problems] == ["probe.failed"]
     assert "does not exist" in str(report.problems[0])
+
+
+def test_hardware_profiles_plan_for_the_machines_people_rent() -> None:
+    from modelforge_nb.errors import ConfigError
+    from modelforge_nb.hardware import hardware_profile, profile_names
+    from modelforge_nb.plan.fit import memory_budget
+
+    t4 = hardware_profile("colab-t4")
+    assert t4.tier == "mid" and len(t4.gpus) == 1 and not t4.gpus[0].bf16
+    assert "Colab" in t4.notes[0] and t4.source == "profile:colab-t4"
+    assert len(hardware_profile("kaggle-2xt4").gpus) == 2
+    assert hardware_profile("cpu-16gb").tier == "cpu"
+    big = recommend("text-generation", hardware_profile("h100-80gb"))
+    assert max(p.params for p in big) >= 8e9
+    assert any(p.params >= 60e9 and p.adapter == "qlora" for p in big)
+    for name in profile_names():
+        machine = hardware_profile(name)
+        for task in TASKS:
+            for pick in recommend(task, machine):
+                assert pick.budget_bytes == memory_budget(machine)
+                assert pick.peak_bytes <= 0.9 * pick.budget_bytes, (name, pick)
+    with pytest.raises(ConfigError) as caught:
+        hardware_profile("tpu-v5")
+    assert "colab-t4" in str(caught.value) and caught.value.field == "hardware"
+
+
+def test_preflight_plans_for_a_profile(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    from modelforge_nb.hardware import hardware_profile
+
+    config = FinetuneConfig(
+        model=str(tiny_causal), dataset=str(tiny_data["sft"]), training={"precision": "bf16"}
+    )
+    report = preflight(config, hardware=hardware_profile("colab-t4"))
+    assert "precision.bf16_unsupported" in {p.code for p in report.problems}
+    assert report.ok is False
