@@ -167,6 +167,16 @@ class ConfigForm:
         )
         self.check_button = widgets.Button(description="Check (preflight)", icon="check")
         self.cell_button = widgets.Button(description="Copy as cell", icon="copy")
+        from modelforge_nb.hardware import profile_names
+
+        self.here = hardware
+        self.plan_for = widgets.Dropdown(
+            options=["this machine", *profile_names()],
+            value="this machine",
+            description="plan for",
+            tooltip="Check the config against another machine (mf.hardware_profile).",
+        )
+        self.plan_for.observe(lambda _change: self._plan_for(), names="value")
         self.preview_button = widgets.Button(description="Preview data", icon="eye")
         self.preview_view = widgets.HTML()
         self.preview_button.on_click(lambda _b: self.preview())
@@ -186,6 +196,7 @@ class ConfigForm:
                 widgets.HBox(
                     [self.check_button, self.train_button, self.preview_button, self.cell_button]
                 ),
+                self.plan_for,
                 self.preflight_view,
                 self.preview_view,
                 self.cell_text_area,
@@ -258,7 +269,7 @@ class ConfigForm:
             self.train_button.tooltip = "Fix the fields marked in red first."
             return None
         self.problems.value = "<span style='color: #2a2'>Config is valid.</span>"
-        self.train_button.disabled = False
+        self.train_button.disabled = self.plan_for.value != "this machine"
         self.train_button.tooltip = "Run preflight, then start training."
         return self.config
 
@@ -271,13 +282,31 @@ class ConfigForm:
 
         self.report = preflight(config, hardware=self.hardware)
         self.preflight_view.value = preflight_html(self.report)
-        self.train_button.disabled = not self.report.ok
+        elsewhere = self.plan_for.value != "this machine"
+        if elsewhere:
+            self.preflight_view.value += (
+                f"<div style='color: #888'>Checked for {html.escape(self.plan_for.value)} "
+                f"({html.escape(self.hardware.notes[0])}); Train runs here.</div>"
+            )
+        self.train_button.disabled = not self.report.ok or elsewhere
         self.train_button.tooltip = (
-            "Start training."
+            "Set plan for back to this machine to train here."
+            if elsewhere
+            else "Start training."
             if self.report.ok
             else "Blocked: " + "; ".join(p.message for p in self.report.problems)
         )
         return self.report
+
+    def _plan_for(self) -> None:
+        """Check against a profile instead of this machine; Train stays for this one."""
+        from modelforge_nb.hardware import hardware_profile
+
+        name = self.plan_for.value
+        self.hardware = self.here if name == "this machine" else hardware_profile(name)
+        self.preflight_view.value = ""
+        if self.config is not None:
+            self.check()
 
     def preview(self, n: int = 3) -> list[Any] | None:
         """Show the first ``n`` examples as the model will see them (``mf.preview``)."""
@@ -297,6 +326,8 @@ class ConfigForm:
         return shown
 
     def train(self) -> Any:
+        if self.plan_for.value != "this machine":
+            return None  # a check for another machine is not a verdict for this one
         report = self.check()
         if report is None or not report.ok or self.config is None:
             return None

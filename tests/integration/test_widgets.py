@@ -237,3 +237,22 @@ def test_the_form_previews_what_trains(tiny_causal: Path, tmp_path: Path) -> Non
     assert form.preview() is None and "dataset" in form.preview_view.value.lower()
     form.controls["columns"].widget.value = "{prompt: question, completion: answer}"
     assert form.preview() is not None and "What is 2+2?" in form.preview_view.value
+
+
+def test_the_form_plans_for_another_machine(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
+    form = ConfigForm(
+        {
+            "model": str(tiny_causal),
+            "dataset": str(tiny_data["sft"]),
+            "training": {"precision": "bf16"},
+        }
+    )
+    form.plan_for.value = "colab-t4"
+    assert form.report is not None
+    assert "precision.bf16_unsupported" in {p.code for p in form.report.problems}
+    assert "Checked for colab-t4" in form.preflight_view.value
+    assert form.train_button.disabled and form.train() is None
+    form.plan_for.value = "a100-80gb"
+    assert form.report.ok and form.train_button.disabled
+    form.plan_for.value = "this machine"
+    assert form.hardware is None and not form.train_button.disabled
