@@ -101,7 +101,7 @@ docs: setup
 	$(BIN)/python -m modelforge_nb.config.reference docs/configuration.md
 
 # The docs' screenshots are taken by the UI tests in a real JupyterLab and Chromium.
-SHOWN_SCREENSHOTS := quickstart-panel quickstart-dashboard sidebar-light
+SHOWN_SCREENSHOTS := quickstart-panel quickstart-dashboard sidebar-light preview-light
 screenshots: setup browser
 	$(BIN)/python -m pytest -q tests/ui
 	mkdir -p docs/images

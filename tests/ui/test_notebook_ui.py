@@ -10,6 +10,7 @@ import pytest
 from lab_helpers import SCREENSHOTS, Lab, open_and_run_all
 
 pytestmark = pytest.mark.slow
+ALPACA = Path(__file__).parents[1] / "data" / "formats" / "alpaca.jsonl"
 
 
 def test_dashboard_and_form_render_in_jupyterlab(
@@ -26,6 +27,9 @@ def test_dashboard_and_form_render_in_jupyterlab(
             "logging_steps: 2, eval_steps: 8, save_steps: 12}"
         ),
         nbformat.v4.new_code_cell("%modelforge panel"),
+        nbformat.v4.new_code_cell(
+            f"%%modelforge preview 2\nmodel: {tiny_causal}\ndataset: {ALPACA}\n"
+        ),
     ]
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -55,4 +59,26 @@ def test_dashboard_and_form_render_in_jupyterlab(
     form.scroll_into_view_if_needed()
     form.screenshot(path=str(SCREENSHOTS / "form.png"))
     page.screenshot(path=str(SCREENSHOTS / "notebook.png"))
+    preview = page.locator(".modelforge-preview")
+    preview.first.wait_for(timeout=120_000)
+    assert preview.count() == 2
+    assert "Give three tips for staying healthy." in preview.first.inner_text()
+    preview.first.scroll_into_view_if_needed()
+    page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
+        path=str(SCREENSHOTS / "preview-light.png")
+    )
+    _theme(page, "JupyterLab Dark", light=False)
+    page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
+        path=str(SCREENSHOTS / "preview-dark.png")
+    )
+    _theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
     page.close()
+
+
+def _theme(page: Any, name: str, *, light: bool) -> None:
+    page.click("li.lm-MenuBar-item:has-text('Settings')")
+    page.hover("li.lm-Menu-item:has-text('Theme')")
+    page.click(f"li.lm-Menu-item:has-text('{name}')")
+    state = "true" if light else "false"
+    page.wait_for_selector(f"body[data-jp-theme-light='{state}']", state="attached", timeout=30_000)
+    page.wait_for_timeout(1000)
