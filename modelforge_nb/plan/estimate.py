@@ -48,6 +48,12 @@ _PEAK_TFLOPS = {  # dense 16-bit peak, by a substring of the GPU name
 }
 _AUTO_SEQUENCE = 512
 _LOG_BYTES = 20_000_000
+# CPU terms, fitted to the probe's measured peak RSS over 8 settings of SmolLM2-135M LoRA
+# (batch 1-4, 256-1024 tokens, with and without gradient checkpointing; every row within
+# 2%): `python -m bench.calibrate_cpu`, rows in data/calibration.json.
+_CPU_SAVED_FACTOR = 1.70  # activations kept for backward, per unit of linear in+out features
+_CPU_LOGITS_COPIES = 10.8  # fp32 vocabulary-sized tensors per token: logits, loss, trl's metrics
+_CPU_RUNTIME_BYTES = 640_000_000  # the worker's resident imports and loading, beyond weights
 
 
 @dataclass(frozen=True)
@@ -291,17 +297,27 @@ def estimate_run(
         gradients = trainable * 4
     optimizer = trainable * _OPTIMIZER_BYTES[training.optimizer]
     tokens = training.batch_size * seq
-    layer_bytes = tokens * shape.hidden_size * half
-    if training.gradient_checkpointing:
-        activations = layer_bytes * shape.num_layers + layer_bytes * 17
+    logits = TASKS[config.task].kind != "span"
+    checkpointing = training.gradient_checkpointing
+    if on_gpu:
+        layer_bytes = tokens * shape.hidden_size * half
+        if checkpointing:
+            activations = layer_bytes * shape.num_layers + layer_bytes * 17
+        else:
+            activations = layer_bytes * shape.num_layers * 17
+        if logits:
+            activations += tokens * shape.vocab_size * 4 * 2  # fp32 logits and their gradient
+        # CUDA context and allocator slack
+        overhead = int(0.6 * GB + 0.1 * (weights + adapter + gradients + optimizer + activations))
     else:
-        activations = layer_bytes * shape.num_layers * 17
-    if TASKS[config.task].kind != "span":
-        activations += tokens * shape.vocab_size * 4 * 2  # fp32 logits and their gradient
-    subtotal = weights + adapter + gradients + optimizer + activations
-    # CUDA context and allocator slack; on the CPU, the worker's imports (0.5 GB of RSS measured
-    # for torch, transformers, peft, trl and datasets)
-    overhead = int(0.6 * GB + 0.1 * subtotal) if on_gpu else int(0.5 * GB + 0.05 * subtotal)
+        layers = max(shape.num_layers, 1)
+        saved = shape.lora_units / layers if checkpointing else shape.lora_units
+        activations = int(tokens * saved * 4 * _CPU_SAVED_FACTOR)
+        if checkpointing:  # each layer's input, kept to recompute it
+            activations += tokens * shape.num_layers * shape.hidden_size * 4
+        if logits:
+            activations += int(tokens * shape.vocab_size * 4 * _CPU_LOGITS_COPIES)
+        overhead = _CPU_RUNTIME_BYTES
     if config.adapter == "full":
         checkpoint = params * half + params * _OPTIMIZER_BYTES[training.optimizer]
         final = params * half
