@@ -53,7 +53,10 @@ _LOG_BYTES = 20_000_000
 # 2%): `python -m bench.calibrate_cpu`, rows in data/calibration.json.
 _CPU_SAVED_FACTOR = 1.70  # activations kept for backward, per unit of linear in+out features
 _CPU_LOGITS_COPIES = 10.8  # fp32 vocabulary-sized tensors per token: logits, loss, trl's metrics
-_CPU_RUNTIME_BYTES = 640_000_000  # the worker's resident imports and loading, beyond weights
+# The worker's resident imports (the tiny model's whole probe peaks at 0.57 GB in `make bench`)
+# and loading's transient copies, in proportion to the weights (the rest of the grid's base).
+_CPU_RUNTIME_BYTES = 550_000_000
+_CPU_LOADING_FACTOR = 0.17
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,20 @@ class Estimate:
         )
         if self.tokens_per_second:
             text += f"; roughly {self.tokens_per_second:,.0f} tokens/s"
-        return text
+        return f"{text}. {self.how_sure}"
+
+    @property
+    def how_sure(self) -> str:
+        """How far the memory estimate can be trusted, from its calibration data."""
+        if self.device == "cpu":
+            return (
+                "How sure: the CPU terms are fitted to measured peaks (plan/data/calibration.json, "
+                "within 15%); preflight(config, probe=True) measures this run."
+            )
+        return (
+            "How sure: the GPU terms are not yet calibrated against measured peaks; "
+            "preflight(config, probe=True) measures this run."
+        )
 
 
 def read_model_config(model: str) -> dict[str, Any]:
@@ -317,7 +333,7 @@ def estimate_run(
             activations += tokens * shape.num_layers * shape.hidden_size * 4
         if logits:
             activations += int(tokens * shape.vocab_size * 4 * _CPU_LOGITS_COPIES)
-        overhead = _CPU_RUNTIME_BYTES
+        overhead = int(_CPU_RUNTIME_BYTES + _CPU_LOADING_FACTOR * weights)
     if config.adapter == "full":
         checkpoint = params * half + params * _OPTIMIZER_BYTES[training.optimizer]
         final = params * half

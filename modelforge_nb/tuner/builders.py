@@ -121,7 +121,8 @@ def sft_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **c
         **common_arguments(config, run_dir, **common),
         max_length=max_length,
         packing=config.training.packing,
-        completion_only_loss=config.training.loss_on == "answers",
+        # None is trl's own default: the loss on completions for prompt-completion data
+        completion_only_loss=None if config.training.loss_on == "answers" else False,
     )
 
 
