@@ -21,11 +21,11 @@ from typing import Any
 from modelforge_nb.environment import default_home
 from modelforge_nb.rundir import read_json
 
-__all__ = ["REGISTRY_FILE", "Registry", "default_home"]
+__all__ = ["COLUMNS", "REGISTRY_FILE", "Registry", "default_home"]
 
 REGISTRY_FILE = "registry.sqlite3"
 _BUSY_TIMEOUT_S = 30.0
-_COLUMNS = (
+COLUMNS = (
     "id",
     "name",
     "status",
@@ -89,18 +89,18 @@ class Registry:
 
     def add(self, record: dict[str, Any]) -> None:
         now = time.time()
-        row = {c: record.get(c) for c in _COLUMNS}
+        row = {c: record.get(c) for c in COLUMNS}
         row["created_at"] = row["created_at"] or now
         row["updated_at"] = now
         row["step"] = row["step"] or 0
         row["metrics"] = _dump(row["metrics"])
-        names = ", ".join(_COLUMNS)
-        marks = ", ".join(f":{c}" for c in _COLUMNS)
+        names = ", ".join(COLUMNS)
+        marks = ", ".join(f":{c}" for c in COLUMNS)
         with self._connect() as conn:
             conn.execute(f"INSERT OR REPLACE INTO runs ({names}) VALUES ({marks})", row)  # noqa: S608
 
     def update(self, run_id: str, **fields: Any) -> None:
-        unknown = set(fields) - set(_COLUMNS)
+        unknown = set(fields) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown registry columns: {sorted(unknown)}")
         fields.setdefault("updated_at", time.time())
@@ -132,7 +132,7 @@ class Registry:
             record, status = read_json(run_json), read_json(folder / "status.json")
             if not record.get("id") or not status:
                 continue
-            indexed = {k: status.get(k) for k in _COLUMNS if k in status and k != "created_at"}
+            indexed = {k: status.get(k) for k in COLUMNS if k in status and k != "created_at"}
             metrics = read_json(folder / "metrics.json")
             self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
             count += 1

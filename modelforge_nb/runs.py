@@ -18,7 +18,7 @@ import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.environment import default_home, runs_root
 from modelforge_nb.errors import PreflightError, RunError
-from modelforge_nb.registry import REGISTRY_FILE, Registry
+from modelforge_nb.registry import COLUMNS, REGISTRY_FILE, Registry
 from modelforge_nb.rundir import (
     ACTIVE,
     COMPLETE_MARKER,
@@ -73,22 +73,8 @@ def new_run_id(config: FinetuneConfig) -> str:
     return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-SUMMARY_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "task",
-    "model",
-    "method",
-    "adapter",
-    "step",
-    "total_steps",
-    "last_loss",
-    "error",
-    "created_at",
-    "started_at",
-    "updated_at",
-)
+#: What a listing shows of a run: the index's columns but for its folder and final metrics.
+SUMMARY_FIELDS = tuple(c for c in COLUMNS if c not in {"run_dir", "metrics"})
 
 
 def _summary(record: dict[str, Any], metrics: dict[str, Any], folder: Path) -> dict[str, Any]:

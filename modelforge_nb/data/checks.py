@@ -526,24 +526,28 @@ def check_rows(
             return len(tokenizer(text, add_special_tokens=True)["input_ids"])
 
     limit = max_tokens if isinstance(max_tokens, int) else None
-    train = read_rows(config.dataset, split=config.dataset_split, subset=config.dataset_subset)
-    mapped = _map_columns(train, config.columns, out)
-    _map_tags(train, config.tags)
-    data_format = (
-        None
-        if not mapped
-        else _check_rows(
-            train,
+
+    def read_and_check(
+        source: str, split: str, known: DataFormat | None
+    ) -> tuple[RawRows, DataFormat | None]:
+        raw = read_rows(source, split=split, subset=config.dataset_subset)
+        if not _map_columns(raw, config.columns, out):
+            return raw, None
+        _map_tags(raw, config.tags)
+        found = _check_rows(
+            raw,
             task,
             config.method,
             out,
-            data_format=None,
+            data_format=known,
             count_tokens=count_tokens,
             max_tokens=limit,
             wanted=config.dataset_format,
             allow_no_answer=config.allow_no_answer,
         )
-    )
+        return raw, found
+
+    train, data_format = read_and_check(config.dataset, config.dataset_split, None)
     if task.kind == "span" and tokenizer is not None and data_format and report.ok:
         window = limit or auto_max_length(
             report.longest_tokens or 32, getattr(tokenizer, "model_max_length", None)
@@ -556,20 +560,7 @@ def check_rows(
     if config.eval_dataset is not None:
         same = config.eval_dataset == config.dataset
         split = config.eval_split or ("validation" if same else "train")
-        evaluation = read_rows(config.eval_dataset, split=split, subset=config.dataset_subset)
-        if _map_columns(evaluation, config.columns, out):
-            _map_tags(evaluation, config.tags)
-            _check_rows(
-                evaluation,
-                task,
-                config.method,
-                out,
-                data_format=data_format,
-                count_tokens=count_tokens,
-                max_tokens=limit,
-                wanted=config.dataset_format,
-                allow_no_answer=config.allow_no_answer,
-            )
+        evaluation, _format = read_and_check(config.eval_dataset, split, data_format)
         report.eval_rows = len(evaluation.rows)
     elif config.eval_fraction is not None and report.rows:
         report.eval_rows = max(1, round(report.rows * config.eval_fraction))
