@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.environment import default_home, runs_root
-from modelforge_nb.errors import PreflightError, RunError
+from modelforge_nb.errors import ModelForgeWarning, PreflightError, RunError
 from modelforge_nb.registry import COLUMNS, REGISTRY_FILE, Registry
 from modelforge_nb.rundir import (
     ACTIVE,
@@ -229,6 +231,22 @@ class Run:
         return self
 
 
+def _move_aside(index: Path) -> None:
+    """Keep an unreadable index (and its WAL files) beside a new one, and say so."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = index.with_name(f"{index.name}.unreadable-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = index.with_name(index.name + suffix)
+        if part.exists():
+            part.replace(kept.with_name(kept.name + suffix))
+    warnings.warn(
+        f"The run index {index} could not be read; it was kept as {kept.name} and rebuilt "
+        "from the run folders.",
+        ModelForgeWarning,
+        stacklevel=3,
+    )
+
+
 class Workspace:
     """Runs under one home folder: the registry and the run folders beside it."""
 
@@ -236,8 +254,13 @@ class Workspace:
         self.home = Path(home).expanduser().resolve() if home else default_home()
         index = self.home / REGISTRY_FILE
         fresh = not index.exists()
-        self.registry = Registry(index)
-        if fresh:  # a lost or deleted index is rebuilt from the run folders
+        try:
+            self.registry = Registry(index)
+        except sqlite3.DatabaseError:
+            _move_aside(index)
+            fresh = True
+            self.registry = Registry(index)
+        if fresh:  # a lost, deleted or unreadable index is rebuilt from the run folders
             self.registry.rebuild(runs_root(None, self.home))
 
     def create_run(self, config: FinetuneConfig) -> Run:

@@ -13,6 +13,7 @@ import pytest
 
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.errors import ModelForgeWarning
 from modelforge_nb.runs import Run, Workspace
 
 
@@ -125,3 +126,9 @@ def test_a_broken_index_never_changes_how_a_run_ends(
     assert (run.output_dir / "adapter").is_dir()
     assert Run(run.output_dir).metrics["global_step"] == 4
     assert "run index was not updated" in (run.output_dir / "worker.log").read_text()
+    # Listing again: the unreadable index is kept aside and rebuilt from the run folders.
+    with pytest.warns(ModelForgeWarning, match="could not be read"):
+        again = Workspace(workspace.home)
+    assert [s["status"] for s in again.summaries()] == ["completed"]
+    (kept,) = workspace.home.glob("registry.sqlite3.unreadable-*[0-9]")
+    assert kept.read_bytes().startswith(b"this is not a database")
