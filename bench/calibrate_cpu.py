@@ -2,9 +2,13 @@
 for each model x batch x sequence length x gradient checkpointing, next to the estimate.
 
     python -m bench.calibrate_cpu [OUT.json]
+    python -m bench.calibrate_cpu --fit
 
 Rows are full-length (every example longer than max_seq_length), so each step holds exactly
 batch x length tokens. Writes the rows as JSON (default: build/calibration-cpu.json).
+``--fit`` solves the estimator's fitted CPU constants (elements kept per token per linear
+unit, the fused head's tile copies and the worker's resident bytes) from the CPU rows in
+the calibration data, by least squares on the relative error, and prints each row's ratio.
 """
 
 from __future__ import annotations
@@ -43,7 +47,54 @@ def _long_rows(path: Path) -> Path:
     return path
 
 
+def fit() -> int:
+    import numpy as np
+
+    from modelforge_nb.plan import estimate as e
+    from modelforge_nb.plan.calibration import (
+        describe,
+        estimate_for,
+        row_config,
+        row_model_config,
+        rows,
+    )
+
+    cpu_rows = [row for row in rows() if row.get("measured", "peak_rss") == "peak_rss"]
+    columns, targets = [], []
+    for row in cpu_rows:
+        now = estimate_for(row)
+        config = row_config(row)
+        shape = model_shape(row_model_config(row), config.task)
+        tokens, seq = config.training.batch_size * now.sequence_length, now.sequence_length
+        checkpointing = config.training.gradient_checkpointing
+        # each fitted term is linear in its constant: its value per unit of it, and the rest
+        act = [e._activations(shape, tokens, seq, checkpointing, 4, k) for k in (1.0, 0.0)]
+        tile = [e._logits(now.loss, shape, tokens, 4, k) for k in (1.0, 0.0)]
+        fixed = now.peak_bytes - now.activations_bytes - now.logits_bytes - now.overhead_bytes
+        fixed += act[1] + tile[1]
+        measured = float(row["measured_peak_bytes"])
+        columns.append(
+            [
+                (act[0] - act[1]) / measured,
+                (tile[0] - tile[1]) / measured,
+                1 / measured,
+            ]
+        )
+        targets.append((measured - fixed) / measured)
+    solved, *_ = np.linalg.lstsq(np.array(columns), np.array(targets), rcond=None)
+    saved, copies, runtime = (float(x) for x in solved)
+    print(f"_CPU_SAVED_PER_UNIT = {saved:.2f}")
+    print(f"_CPU_TILE_COPIES = {copies:.1f}")
+    print(f"_CPU_RUNTIME_BYTES = {runtime:,.0f}")
+    for row, column, target in zip(cpu_rows, columns, targets, strict=True):
+        fitted = 1 - target + sum(k * c for k, c in zip(solved, column, strict=True))
+        print(f"{describe(row)}: fitted estimate / measured {fitted:.3f}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--fit"]:
+        return fit()
     out = Path(argv[0]) if argv else Path("build/calibration-cpu.json")
     prepare_embedded()
     machine = detect_hardware(refresh=True)

@@ -16,16 +16,10 @@ from modelforge_nb.data.checks import check_dataset
 from modelforge_nb.errors import ModelError
 from modelforge_nb.hardware import HardwareInfo, detect_hardware, free_disk_bytes
 from modelforge_nb.plan.catalog import load_catalog
-from modelforge_nb.plan.estimate import (
-    Estimate,
-    ModelShape,
-    estimate_run,
-    hub_download_bytes,
-    model_shape,
-    read_model_config,
-)
+from modelforge_nb.plan.estimate import Estimate, estimate_run, hub_download_bytes
 from modelforge_nb.plan.fit import cheaper_settings, memory_budget
 from modelforge_nb.plan.report import GB, PreflightIssue, PreflightReport
+from modelforge_nb.plan.shape import ModelShape, model_shape, needs_remote_code, read_model_config
 
 _QUANTIZED_OPTIMIZERS = {"adamw_8bit", "paged_adamw_8bit"}
 
@@ -59,8 +53,6 @@ def _check_model(
         model_config = dict(entry["config"])
     task = TASKS[config.task]
     model_type = str(model_config.get("model_type"))
-    from modelforge_nb.plan.estimate import needs_remote_code
-
     if needs_remote_code(model_config):
         if not config.trust_remote_code:
             report.problems.append(

@@ -1,27 +1,37 @@
-"""What a run will need, from the model's config alone: parameters, peak memory, disk.
+"""What a run will need: peak memory by named term, disk, and a rough speed.
 
-The parameter count is exact: the model is built on PyTorch's ``meta`` device from its
-config (no weights are read or allocated), and its modules are counted. Memory and disk
-are estimates with the assumptions stated beside each term.
+Each memory term follows what the worker's libraries hold during a training step (stated
+beside it), and the constants that cannot be counted are fitted to measured peaks in
+``data/calibration.json`` (``tests/unit/test_calibration.py`` holds every row within 15%).
+The model's shape comes from its config alone (``shape.py``).
 """
 
 from __future__ import annotations
 
-import json
+import importlib.util
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelforge_nb.config.tasks import TASKS
-from modelforge_nb.errors import ModelError
 from modelforge_nb.hardware import resolve_precision
+from modelforge_nb.plan.shape import ModelShape, model_shape, read_model_config
 
 if TYPE_CHECKING:
     from modelforge_nb.config.models import FinetuneConfig
     from modelforge_nb.hardware import HardwareInfo
 
-__all__ = ["Estimate", "ModelShape", "estimate_run", "model_shape", "resolve_precision"]
+__all__ = [
+    "Estimate",
+    "ModelShape",
+    "estimate_run",
+    "loss_kind",
+    "model_shape",
+    "read_model_config",
+    "resolve_precision",
+]
 
 GB = 1e9
 _OPTIMIZER_BYTES = {  # optimizer state bytes per trainable parameter
@@ -48,29 +58,34 @@ _PEAK_TFLOPS = {  # dense 16-bit peak, by a substring of the GPU name
 }
 _AUTO_SEQUENCE = 512
 _LOG_BYTES = 20_000_000
-# CPU terms, fitted to the probe's measured peak RSS over 8 settings of SmolLM2-135M LoRA
-# (batch 1-4, 256-1024 tokens, with and without gradient checkpointing; every row within
-# 2%): `python -m bench.calibrate_cpu`, rows in data/calibration.json.
-_CPU_SAVED_FACTOR = 1.70  # activations kept for backward, per unit of linear in+out features
-_CPU_LOGITS_COPIES = 10.8  # fp32 vocabulary-sized tensors per token: logits, loss, trl's metrics
-# The worker's resident imports (the tiny model's whole probe peaks at 0.57 GB in `make bench`)
-# and loading's transient copies, in proportion to the weights (the rest of the grid's base).
-_CPU_RUNTIME_BYTES = 550_000_000
-_CPU_LOADING_FACTOR = 0.17
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The facts about a model that estimates need, counted from its config."""
-
-    model_type: str
-    params: int
-    linear_params: int
-    lora_units: int
-    hidden_size: int
-    num_layers: int
-    vocab_size: int
-    needs_remote_code: bool = False
+# Elements a decoder layer keeps for backward per token, per unit of its linear layers' in +
+# out features. Counted for a Llama layer under 16-bit autocast: both norms' fp32 and 16-bit
+# copies, the projections' inputs and outputs, RoPE, SDPA's output, SwiGLU's three
+# intermediates and LoRA's dropped-out inputs: 1.74 elements per unit (Llama-3.1-8B).
+_SAVED_PER_UNIT = 1.74
+# Bits per weight that bitsandbytes adds for its block constants: one fp32 absmax per 64
+# weights (0.5 bit), or with double quantization an 8-bit one plus an fp32 per 256 blocks.
+_QUANT_CONSTANT_BITS = {True: 8 / 64 + 32 / (64 * 256), False: 32 / 64}
+# The full loss (transformers' ForCausalLMLoss, seq2seq and classification heads): the
+# 16-bit logits stay alive, then fp32 log-softmax, its incoming and outgoing gradient.
+_FULL_LOSS_FP32_COPIES = 3
+# trl's fused LM head projects [4096 tokens x 32768 vocabulary] tiles (read from the installed
+# trl where it has them). On a GPU its Triton kernel works inside the tile: the tile and the
+# head's slice cast to the compute dtype.
+_FUSED_TILE_COPIES = 2
+_GPU_CONTEXT_BYTES = 500_000_000  # the CUDA context: outside max_memory_allocated, inside the card
+_GPU_ALLOCATOR_SLACK = 0.05  # PyTorch's caching allocator: reserved beyond allocated
+# CPU terms, fitted to the probe's measured peak RSS over 12 settings: SmolLM2-135M LoRA
+# (batch 1-4, 256-1024 tokens, with and without gradient checkpointing) and the tiny test
+# model (64-1024 tokens), every row within 2.2%: `python -m bench.calibrate_cpu --fit`
+# solves them from data/calibration.json.
+_CPU_SAVED_PER_UNIT = 1.68  # fp32 elements kept per token per linear unit (counted on GPU: 1.74)
+# The fused head's torch fallback off a GPU makes whole-tile temporaries (fp32 scores,
+# exponentials, probabilities, the gradient and its steps: about 9 live at once, counted);
+# the fit finds 16, the rest being the allocator's high-water mark.
+_CPU_TILE_COPIES = 16.0
+# The worker's resident imports, the tokenizer and loading's transient copies.
+_CPU_RUNTIME_BYTES = 674_000_000
 
 
 @dataclass(frozen=True)
@@ -87,175 +102,123 @@ class Estimate:
     gradients_bytes: int
     optimizer_bytes: int
     activations_bytes: int
+    logits_bytes: int
     overhead_bytes: int
     download_bytes: int
     checkpoints_bytes: int
     final_bytes: int
     logs_bytes: int
     tokens_per_second: float | None
+    tokens_per_step: int = 0
+    loss: str = "full"
+    """How the loss is computed: ``fused`` (trl's chunked log-probs), ``full`` or ``none``."""
 
     @property
     def peak_bytes(self) -> int:
+        return self.allocated_bytes + self.overhead_bytes
+
+    @property
+    def allocated_bytes(self) -> int:
+        """The tensors alone: what ``torch.cuda.max_memory_allocated`` measures on a GPU."""
         return (
             self.weights_bytes
             + self.adapter_bytes
             + self.gradients_bytes
             + self.optimizer_bytes
             + self.activations_bytes
-            + self.overhead_bytes
+            + self.logits_bytes
         )
 
     @property
     def disk_bytes(self) -> int:
         return self.download_bytes + self.checkpoints_bytes + self.final_bytes + self.logs_bytes
 
+    @property
+    def seconds_per_step(self) -> float | None:
+        """One optimizer step (batch x accumulation x length tokens) at the estimated speed."""
+        if not self.tokens_per_second or not self.tokens_per_step:
+            return None
+        return self.tokens_per_step / self.tokens_per_second
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["peak_bytes"] = self.peak_bytes
+        out["allocated_bytes"] = self.allocated_bytes
         out["disk_bytes"] = self.disk_bytes
+        out["seconds_per_step"] = self.seconds_per_step
         return out
+
+    def terms(self) -> dict[str, int]:
+        """The peak's terms by name, in bytes."""
+        return {
+            "weights": self.weights_bytes,
+            "adapter": self.adapter_bytes,
+            "gradients": self.gradients_bytes,
+            "optimizer": self.optimizer_bytes,
+            "activations": self.activations_bytes,
+            "logits": self.logits_bytes,
+            "overhead": self.overhead_bytes,
+        }
 
     def summary(self) -> str:
         memory = "VRAM" if self.device == "cuda" else "RAM"
-        parts = [
-            f"weights {self.weights_bytes / GB:.2f}",
-            f"adapter {self.adapter_bytes / GB:.2f}",
-            f"gradients {self.gradients_bytes / GB:.2f}",
-            f"optimizer {self.optimizer_bytes / GB:.2f}",
-            f"activations {self.activations_bytes / GB:.2f}",
-            f"overhead {self.overhead_bytes / GB:.2f}",
-        ]
+        parts = ", ".join(f"{name} {value / GB:.2f}" for name, value in self.terms().items())
         text = (
-            f"peak {memory} about {self.peak_bytes / GB:.2f} GB ({', '.join(parts)}); "
+            f"peak {memory} about {self.peak_bytes / GB:.2f} GB ({parts}); "
             f"disk about {self.disk_bytes / GB:.2f} GB; "
             f"{self.trainable_params:,} of {self.params:,} parameters trained"
         )
         if self.tokens_per_second:
             text += f"; roughly {self.tokens_per_second:,.0f} tokens/s"
+            if self.seconds_per_step:
+                text += f", {self.seconds_per_step:,.1f} s per optimizer step"
         return f"{text}. {self.how_sure}"
 
     @property
     def how_sure(self) -> str:
-        """How far the memory estimate can be trusted, from its calibration data."""
-        if self.device == "cpu":
-            return (
-                "How sure: the CPU terms are fitted to measured peaks (plan/data/calibration.json, "
-                "within 15%); preflight(config, probe=True) measures this run."
-            )
+        """How far the estimate can be trusted, from its calibration data."""
+        where = "the CPU probe grid" if self.device == "cpu" else "published GPU peaks"
         return (
-            "How sure: the GPU terms are not yet calibrated against measured peaks; "
-            "preflight(config, probe=True) measures this run."
+            f"How sure: memory within 15% of {where} (plan/data/calibration.json); speed is "
+            "a rough guide; preflight(config, probe=True) measures this run."
         )
 
 
-def read_model_config(model: str) -> dict[str, Any]:
-    """The model's ``config.json`` as a dict: from a folder, the Hub, or the catalog.
+@lru_cache(maxsize=1)
+def _trl_fused_tile() -> tuple[int, int] | None:
+    """(tokens, vocabulary) of one tile of the installed trl's fused LM head, or None.
 
-    Only the config is read, never the weights. An embedded model that is not converted
-    yet is described by its catalog entry.
+    Read from trl's source rather than imported: importing trl takes seconds.
     """
-    from modelforge_nb.embedded import embedded_path, is_embedded, is_prepared
-
-    if is_embedded(model):
-        if is_prepared(model):
-            return _read_json(embedded_path(model) / "config.json", model)
-        from modelforge_nb.plan.catalog import catalog_entry
-
-        entry = catalog_entry(model)
-        if entry is None:
-            embedded_path(model)  # raises the "unknown embedded model" error
-            raise ModelError("model.unknown", f"No description of {model}.", field="model")
-        return dict(entry["config"])
-    folder = Path(model)
-    if folder.is_absolute() or folder.exists():
-        if not folder.is_dir():
-            raise ModelError(
-                "model.missing",
-                f"The model folder {model} does not exist.",
-                field="model",
-                hint="Check the path, or give a Hub id such as HuggingFaceTB/SmolLM2-135M.",
-            )
-        return _read_json(folder / "config.json", model)
-    from huggingface_hub import hf_hub_download
-
+    spec = importlib.util.find_spec("trl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
     try:
-        path = hf_hub_download(model, "config.json")
-    except Exception as error:  # offline, unknown repo, gated repo: all stop here
-        raise ModelError(
-            "model.unreachable",
-            f"Cannot read config.json of '{model}' from the Hub ({type(error).__name__}).",
-            field="model",
-            hint="Check the id, your connection and your Hub token, or give a local folder.",
-        ) from None
-    return _read_json(Path(path), model)
+        utils = (root / "trainer" / "utils.py").read_text(encoding="utf-8")
+        kernel = (root / "kernels" / "chunked_logprob.py").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    vocab = re.search(r"^_CHUNKED_LOGPROB_CHUNK_SIZE = (\d+)", utils, re.MULTILINE)
+    tokens = re.search(r"^TOKEN_CHUNK_SIZE = (\d+)", kernel, re.MULTILINE)
+    if "def add_fused_lm_head" not in utils or vocab is None or tokens is None:
+        return None
+    return int(tokens.group(1)), int(vocab.group(1))
 
 
-def _read_json(path: Path, model: str) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(
-            "model.no_config",
-            f"{model} has no readable config.json ({type(error).__name__}).",
-            field="model",
-            hint="Point model at a folder saved with save_pretrained.",
-        ) from None
-    return data
+def loss_kind(config: FinetuneConfig) -> str:
+    """How the worker's trainer computes the loss, which decides the logits term.
 
-
-def needs_remote_code(config: dict[str, Any]) -> bool:
-    """Whether the architecture is only defined by code shipped with the model."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-
-    return config.get("model_type") not in CONFIG_MAPPING_NAMES and "auto_map" in config
-
-
-@lru_cache(maxsize=64)
-def _shape(config_json: str, auto_class: str) -> ModelShape:
-    import torch
-    import transformers
-    from transformers import AutoConfig
-
-    data = json.loads(config_json)
-    config = AutoConfig.for_model(**data)
-    with torch.device("meta"):
-        model = getattr(transformers, auto_class).from_config(config)
-    # Some transformers releases (5.0) leave tied embeddings untied on the meta device.
-    model.tie_weights()
-    unique = {id(p): p for p in model.parameters()}
-    output = model.get_output_embeddings()
-    linear_params = lora_units = 0
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and module is not output:
-            linear_params += module.weight.numel()
-            lora_units += module.in_features + module.out_features
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return ModelShape(
-        model_type=config.model_type,
-        params=sum(p.numel() for p in unique.values()),
-        linear_params=linear_params,
-        lora_units=lora_units,
-        hidden_size=int(getattr(text, "hidden_size", 0) or getattr(text, "d_model", 0)),
-        num_layers=int(getattr(text, "num_hidden_layers", 0) or getattr(text, "num_layers", 0)),
-        vocab_size=int(getattr(text, "vocab_size", 0)),
-    )
-
-
-def model_shape(config: dict[str, Any], task: str) -> ModelShape:
-    """Exact parameter counts for ``config`` loaded by ``task``'s Auto class."""
-    if needs_remote_code(config):
-        return ModelShape(
-            model_type=str(config.get("model_type")),
-            params=0,
-            linear_params=0,
-            lora_units=0,
-            hidden_size=0,
-            num_layers=0,
-            vocab_size=0,
-            needs_remote_code=True,
-        )
-    cleaned = {k: v for k, v in config.items() if k not in {"quantization_config", "auto_map"}}
-    return _shape(json.dumps(cleaned, sort_keys=True), TASKS[task].auto_class)
+    ``fused``: trl's SFT and DPO trainers score tokens through a fused LM head, tile by tile,
+    without the full logits; ``full``: the model's own loss over all logits; ``none``: a span
+    head with no vocabulary-sized output.
+    """
+    kind = TASKS[config.task].kind
+    if kind == "span":
+        return "none"
+    if kind == "causal" and _trl_fused_tile() is not None:
+        return "fused"
+    return "full"
 
 
 def _tokens_per_second(hardware: HardwareInfo, shape: ModelShape, trains_all: bool) -> float | None:
@@ -269,6 +232,45 @@ def _tokens_per_second(hardware: HardwareInfo, shape: ModelShape, trains_all: bo
     return hardware.cpu_count * 15e9 / flops_per_token
 
 
+def _weights(config: FinetuneConfig, shape: ModelShape, half: int) -> int:
+    """The base model's weights as the worker loads them."""
+    if config.adapter == "full":
+        return shape.params * 4  # fp32 master weights under mixed precision
+    if config.adapter == "qlora" and config.quantization is not None:
+        quant = config.quantization
+        bits = quant.bits + _QUANT_CONSTANT_BITS[quant.double_quant or quant.bits == 8]
+        # peft's prepare_model_for_kbit_training casts what is not quantized (embeddings,
+        # the output head, norms) to fp32
+        return int(shape.linear_params * bits / 8) + (shape.params - shape.linear_params) * 4
+    return shape.params * half
+
+
+def _activations(
+    shape: ModelShape, tokens: int, seq: int, checkpointing: bool, half: int, per_unit: float
+) -> int:
+    """What the decoder layers keep for backward: every layer's, or with gradient
+    checkpointing each layer's input plus the one layer being recomputed."""
+    layers = max(shape.num_layers, 1)
+    layer = tokens * shape.lora_units / layers * per_unit * half
+    if shape.attention == "eager":  # scores, fp32 softmax and probabilities, per head
+        layer += tokens * seq * shape.num_heads * (2 * half + 4)
+    if checkpointing:
+        return int(tokens * layers * shape.hidden_size * half + layer)
+    return int(layer * layers)
+
+
+def _logits(loss: str, shape: ModelShape, tokens: int, half: int, tile_copies: float) -> int:
+    """The loss's vocabulary-sized tensors (``half``: bytes of the 16- or 32-bit compute)."""
+    if loss == "none":
+        return 0
+    if loss == "fused":
+        tile = _trl_fused_tile() or (4096, 32768)
+        tile_bytes = min(tokens, tile[0]) * min(shape.vocab_size, tile[1]) * half
+        # plus the fp32 gradient of the hidden states it hands back
+        return int(tile_bytes * tile_copies) + tokens * shape.hidden_size * 4
+    return tokens * shape.vocab_size * (half + 4 * _FULL_LOSS_FP32_COPIES)
+
+
 def estimate_run(
     config: FinetuneConfig,
     shape: ModelShape,
@@ -276,11 +278,13 @@ def estimate_run(
     *,
     longest_tokens: int | None = None,
     download_bytes: int = 0,
+    loss: str | None = None,
 ) -> Estimate:
     """Peak memory and disk for ``config`` on ``hardware``, broken down by term.
 
     ``longest_tokens`` (the data's longest example) is what ``max_seq_length: auto`` resolves
-    from, as in the worker; without it "auto" is taken as 512 tokens.
+    from, as in the worker; without it "auto" is taken as 512 tokens. ``loss`` overrides
+    how the loss is computed (:func:`loss_kind`), for measurements made with other trainers.
     """
     from modelforge_nb.data.format import auto_max_length
 
@@ -293,47 +297,32 @@ def estimate_run(
     else:
         seq = auto_max_length(longest_tokens) if longest_tokens else _AUTO_SEQUENCE
     params = shape.params
-    embedding_params = params - shape.linear_params
     if config.adapter == "full":
         trainable = params
-        weights = params * 4  # fp32 master weights under mixed precision
         adapter = 0
         gradients = params * 4
     else:
-        trainable = config.lora.r * shape.lora_units
-        if config.lora.use_dora:
-            trainable += shape.lora_units // 2
-        if config.adapter == "qlora" and config.quantization is not None:
-            bits = config.quantization.bits
-            # quantized linear weights plus their scales (about 0.5 bit per weight)
-            weights = int(shape.linear_params * (bits + 0.5) / 8) + embedding_params * 2
-        else:
-            weights = params * half
-        adapter = trainable * 4
+        units = shape.units_for(config.lora.target_modules)
+        trainable = config.lora.r * units
+        if config.lora.use_dora:  # one magnitude per output feature
+            trainable += units // 2
+        adapter = trainable * 4  # peft keeps adapters in fp32
         gradients = trainable * 4
+    weights = _weights(config, shape, half)
     optimizer = trainable * _OPTIMIZER_BYTES[training.optimizer]
-    tokens = training.batch_size * seq
-    logits = TASKS[config.task].kind != "span"
+    # a preference pair runs the chosen and the rejected answer through the model
+    tokens = training.batch_size * seq * (2 if config.method == "dpo" else 1)
+    loss = loss or loss_kind(config)
     checkpointing = training.gradient_checkpointing
     if on_gpu:
-        layer_bytes = tokens * shape.hidden_size * half
-        if checkpointing:
-            activations = layer_bytes * shape.num_layers + layer_bytes * 17
-        else:
-            activations = layer_bytes * shape.num_layers * 17
-        if logits:
-            activations += tokens * shape.vocab_size * 4 * 2  # fp32 logits and their gradient
-        # CUDA context and allocator slack
-        overhead = int(0.6 * GB + 0.1 * (weights + adapter + gradients + optimizer + activations))
+        activations = _activations(shape, tokens, seq, checkpointing, half, _SAVED_PER_UNIT)
+        logits = _logits(loss, shape, tokens, half, _FUSED_TILE_COPIES)
+        allocated = weights + adapter + gradients + optimizer + activations + logits
+        overhead = int(_GPU_CONTEXT_BYTES + _GPU_ALLOCATOR_SLACK * allocated)
     else:
-        layers = max(shape.num_layers, 1)
-        saved = shape.lora_units / layers if checkpointing else shape.lora_units
-        activations = int(tokens * saved * 4 * _CPU_SAVED_FACTOR)
-        if checkpointing:  # each layer's input, kept to recompute it
-            activations += tokens * shape.num_layers * shape.hidden_size * 4
-        if logits:
-            activations += int(tokens * shape.vocab_size * 4 * _CPU_LOGITS_COPIES)
-        overhead = int(_CPU_RUNTIME_BYTES + _CPU_LOADING_FACTOR * weights)
+        activations = _activations(shape, tokens, seq, checkpointing, 4, _CPU_SAVED_PER_UNIT)
+        logits = _logits(loss, shape, tokens, 4, _CPU_TILE_COPIES)
+        overhead = _CPU_RUNTIME_BYTES
     if config.adapter == "full":
         checkpoint = params * half + params * _OPTIMIZER_BYTES[training.optimizer]
         final = params * half
@@ -351,12 +340,15 @@ def estimate_run(
         gradients_bytes=int(gradients),
         optimizer_bytes=int(optimizer),
         activations_bytes=int(activations),
+        logits_bytes=int(logits),
         overhead_bytes=overhead,
         download_bytes=download_bytes,
         checkpoints_bytes=int(checkpoint * training.save_total_limit + 1_000_000),
         final_bytes=int(final),
         logs_bytes=_LOG_BYTES,
         tokens_per_second=_tokens_per_second(hardware, shape, config.adapter == "full"),
+        tokens_per_step=tokens * training.grad_accum,
+        loss=loss,
     )
 
 

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.hardware import HardwareInfo
-from modelforge_nb.plan.estimate import ModelShape, estimate_run
+from modelforge_nb.plan.estimate import estimate_run
+from modelforge_nb.plan.shape import ModelShape
 
 Change = Mapping[str, Any]
 

@@ -5,6 +5,9 @@ the estimator needs, so recommendations are computed offline. For each model the
 first setting (adapter, batch size, sequence length) whose estimated peak fits the
 memory at hand is offered (``fit.first_fit``, the search the memory check uses too);
 models that fit nowhere are left out.
+
+Best first: on a GPU the largest model that fits (16-bit LoRA before QLoRA at the same
+size); on a CPU, where speed binds long before memory, the smallest and so fastest.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import get_task
 from modelforge_nb.hardware import HardwareInfo, detect_hardware
 from modelforge_nb.plan.catalog import load_catalog
-from modelforge_nb.plan.estimate import model_shape
 from modelforge_nb.plan.fit import first_fit, memory_budget
+from modelforge_nb.plan.shape import model_shape
 
 _GPU_SETTINGS: tuple[tuple[str, int, int, bool], ...] = (
     ("lora", 8, 1024, False),
@@ -118,4 +121,8 @@ def recommend(task: str, hardware: HardwareInfo | None = None) -> list[Recommend
                 budget_bytes=budget,
             )
         )
+    if machine.has_cuda:
+        picks.sort(key=lambda pick: (pick.params, pick.adapter == "lora"), reverse=True)
+    else:
+        picks.sort(key=lambda pick: pick.params)
     return picks

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelforge_nb.data.issues import DatasetReport
     from modelforge_nb.hardware import HardwareInfo
-    from modelforge_nb.plan.estimate import Estimate, ModelShape
+    from modelforge_nb.plan.estimate import Estimate
+    from modelforge_nb.plan.shape import ModelShape
 
 GB = 1e9
 

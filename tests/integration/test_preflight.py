@@ -245,7 +245,7 @@ def _with(config: FinetuneConfig, suggestion: str) -> FinetuneConfig:
     [
         (6, {"batch_size": 16, "max_seq_length": 2048}),
         (1.2, {"batch_size": 16, "max_seq_length": 2048}),
-        (3, {"batch_size": 8, "max_seq_length": 1024, "gradient_checkpointing": True}),
+        (1.5, {"batch_size": 8, "max_seq_length": 1024, "gradient_checkpointing": True}),
     ],
 )
 def test_each_setting_the_memory_hint_names_does_fit(
@@ -445,6 +445,13 @@ def test_hardware_profiles_plan_for_the_machines_people_rent() -> None:
     big = recommend("text-generation", hardware_profile("h100-80gb"))
     assert max(p.params for p in big) >= 8e9
     assert any(p.params >= 60e9 and p.adapter == "qlora" for p in big)
+    # best first: the largest model that fits leads on a GPU, the fastest on a CPU
+    for name in ("colab-t4", "rtx4090-24gb", "h100-80gb"):
+        picks = recommend("text-generation", hardware_profile(name))
+        assert picks[0].params == max(p.params for p in picks) > 1e9, name
+    assert picks[0].model != EMBEDDED_MODEL_ID
+    laptop = recommend("text-generation", hardware_profile("cpu-16gb"))
+    assert laptop[0].model == EMBEDDED_MODEL_ID
     for name in profile_names():
         machine = hardware_profile(name)
         for task in TASKS:
@@ -465,3 +472,25 @@ def test_preflight_plans_for_a_profile(tiny_causal: Path, tiny_data: dict[str, P
     report = preflight(config, hardware=hardware_profile("colab-t4"))
     assert "precision.bf16_unsupported" in {p.code for p in report.problems}
     assert report.ok is False
+
+
+def test_selfcheck_measures_each_case_beside_its_estimate(
+    tiny_causal: Path, tmp_path: Path
+) -> None:
+    """`python -m modelforge_nb.selfcheck` on this CPU: a real two-step run, its peak beside
+    the estimate, written as a calibration row; on GPUs it plans the four GPU cases."""
+    from modelforge_nb import selfcheck
+    from modelforge_nb.hardware import hardware_profile
+
+    out = tmp_path / "report.json"
+    assert selfcheck.main(["--model", str(tiny_causal), "--length", "64", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["case"] == "lora-fp32" and row["status"] == "completed"
+    assert row["measured"] == "peak_rss" and row["measured_peak_bytes"] > 100e6
+    assert row["source"] == "python -m modelforge_nb.selfcheck"
+    assert 0.85 <= row["estimate_over_measured"] <= 1.15, row
+    assert row["step_seconds"] > 0
+    t4 = [name for name, _ in selfcheck.cases(hardware_profile("colab-t4"))]
+    assert t4 == ["lora-fp16", "qlora-nf4", "lora-adamw-8bit"]
+    h100 = [name for name, _ in selfcheck.cases(hardware_profile("h100-80gb"))]
+    assert h100[0] == "lora-bf16" and len(h100) == 4

@@ -18,7 +18,7 @@ LAYERS = [
     {"plan", "loading"},
     {"runs", "chat", "export", "hub"},
     {"widgets"},
-    {"session", "magics", "server", "demo"},
+    {"session", "magics", "server", "demo", "selfcheck"},
 ]
 
 
