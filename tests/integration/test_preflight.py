@@ -143,6 +143,11 @@ def test_a_good_config_passes(tiny_causal: Path, tiny_data: dict[str, Path]) -> 
     # On the CPU the weights load in fp32: four bytes per parameter.
     assert report.estimate.weights_bytes == 4 * report.shape.params
     assert "gpu.none" in report.codes()
+    # every term of the peak is in the summary the form shows, with its figure
+    text = report.summary()
+    for name, value in report.estimate.terms().items():
+        assert f"{name} {value / 1e9:.2f}" in text, name
+    assert "How sure:" in text and "s per optimizer step" in text
 
 
 @pytest.mark.parametrize(
