@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
-from modelforge_nb.embedded import EMBEDDED_MODEL_ID, is_embedded, prepare_embedded
+from modelforge_nb.embedded import EMBEDDED_MODEL_ID, hub_id, is_embedded, prepare_embedded
 from modelforge_nb.hardware import GB, HardwareInfo, detect_hardware
 from modelforge_nb.plan.estimate import estimate_run
 from modelforge_nb.plan.probe import run_probe
 from modelforge_nb.plan.shape import model_shape, read_model_config
 
-__all__ = ["cases", "main", "selfcheck"]
-
-_HUB_IDS = {EMBEDDED_MODEL_ID: "HuggingFaceTB/SmolLM2-135M-Instruct"}
+__all__ = ["cases", "full_length_rows", "main", "selfcheck"]
 
 
 def cases(hardware: HardwareInfo) -> list[tuple[str, dict[str, Any]]]:
@@ -51,8 +49,12 @@ def cases(hardware: HardwareInfo) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _rows_file(folder: Path, length: int) -> Path:
-    """Rows whose answers are longer than ``length`` tokens, so every step is full-length."""
+def full_length_rows(folder: Path, length: int) -> Path:
+    """Rows whose answers are longer than ``length`` tokens, so every step is full-length.
+
+    Short prompts, long answers: truncation keeps answer tokens (trl drops an example whose
+    answer is cut away entirely).
+    """
     words = "the kettle in quarrow boils water fast and the owl flies a kite over the hill "
     path = folder / "selfcheck.jsonl"
     rows = [{"input": f"Tell story {i}.", "output": words * max(8, length // 8)} for i in range(16)]
@@ -71,7 +73,11 @@ def _describe(hardware: HardwareInfo) -> str:
 
 
 def selfcheck(
-    model: str = EMBEDDED_MODEL_ID, *, length: int = 256, batch_size: int = 2
+    model: str = EMBEDDED_MODEL_ID,
+    *,
+    length: int = 256,
+    batch_size: int = 2,
+    gradient_checkpointing: bool = False,
 ) -> list[dict[str, Any]]:
     """Run each case of :func:`cases` here and return its calibration row."""
     if is_embedded(model):
@@ -81,13 +87,13 @@ def selfcheck(
     shape = model_shape(model_config, "text-generation")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="modelforge-selfcheck-") as scratch:
-        data = _rows_file(Path(scratch), length)
+        data = full_length_rows(Path(scratch), length)
         for name, fields in cases(hardware):
             training = {
                 "batch_size": batch_size,
                 "grad_accum": 1,
                 "max_seq_length": length,
-                "gradient_checkpointing": False,
+                "gradient_checkpointing": gradient_checkpointing,
                 **fields["training"],
             }
             config = FinetuneConfig(
@@ -104,7 +110,7 @@ def selfcheck(
                     "case": name,
                     "source": "python -m modelforge_nb.selfcheck",
                     "hardware": _describe(hardware),
-                    "model": _HUB_IDS.get(model, model),
+                    "model": hub_id(model) if is_embedded(model) else model,
                     "model_config": model_config,
                     "task": "text-generation",
                     "adapter": config.adapter,
@@ -113,7 +119,7 @@ def selfcheck(
                     "optimizer": config.training.optimizer,
                     "batch_size": batch_size,
                     "max_seq_length": length,
-                    "gradient_checkpointing": False,
+                    "gradient_checkpointing": gradient_checkpointing,
                     "measured": "max_memory_allocated" if hardware.has_cuda else "peak_rss",
                     "measured_peak_bytes": peak,
                     "step_seconds": step,

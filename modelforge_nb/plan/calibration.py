@@ -15,18 +15,27 @@ from importlib import resources
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
-from modelforge_nb.embedded import EMBEDDED_MODEL_ID
+from modelforge_nb.embedded import EMBEDDED_MODELS
 from modelforge_nb.hardware import GB, HardwareInfo, hardware_profile
 from modelforge_nb.plan.catalog import catalog_entry
 from modelforge_nb.plan.estimate import Estimate, estimate_run
 from modelforge_nb.plan.shape import model_shape
 
-__all__ = ["TOLERANCE", "estimate_for", "ratio", "reference_rows", "rows"]
+__all__ = [
+    "TOLERANCE",
+    "describe",
+    "estimate_for",
+    "ratio",
+    "reference_rows",
+    "row_config",
+    "row_model_config",
+    "rows",
+]
 
 TOLERANCE = 0.15
 _CPU = HardwareInfo((), 2, 24 * 10**9, 20 * 10**9, "cpu", "described")
-# The embedded model's calibration rows name it by its Hub id.
-_IDS = {"HuggingFaceTB/SmolLM2-135M-Instruct": EMBEDDED_MODEL_ID}
+# Rows name an embedded model by its Hub id.
+_IDS = {model.hub_id: model.model_id for model in EMBEDDED_MODELS.values()}
 
 Row = dict[str, Any]
 

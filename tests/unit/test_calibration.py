@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.hardware import hardware_profile
 from modelforge_nb.plan import calibration
 from modelforge_nb.plan.catalog import catalog_entry
 from modelforge_nb.plan.estimate import estimate_run, loss_kind
 from modelforge_nb.plan.fit import HEADROOM
-from modelforge_nb.plan.shape import model_shape
+from modelforge_nb.plan.shape import ModelShape, model_shape
 
 
 def test_every_calibration_row_is_within_tolerance(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +40,7 @@ def test_the_recommendation_margin_covers_the_worst_underestimate() -> None:
     assert HEADROOM <= 0.9
 
 
-def _llama_config(**lora: object) -> tuple[FinetuneConfig, object]:
+def _llama_config(**lora: object) -> tuple[FinetuneConfig, ModelShape]:
     entry = catalog_entry("meta-llama/Llama-3.1-8B-Instruct")
     assert entry is not None
     config = FinetuneConfig(model=entry["id"], dataset="d.jsonl", lora=lora)
@@ -47,13 +48,11 @@ def _llama_config(**lora: object) -> tuple[FinetuneConfig, object]:
 
 
 def test_target_modules_decide_the_adapter_size() -> None:
-    from modelforge_nb.hardware import hardware_profile
-
     gpu = hardware_profile("a100-80gb")
     every, shape = _llama_config()
     attention, _ = _llama_config(target_modules=["q_proj", "v_proj"])
-    one = estimate_run(every, shape, gpu)  # type: ignore[arg-type]
-    few = estimate_run(attention, shape, gpu)  # type: ignore[arg-type]
+    one = estimate_run(every, shape, gpu)
+    few = estimate_run(attention, shape, gpu)
     # q: 4096 in + 4096 out, v: 4096 in + 1024 out, in 32 layers, rank 16
     assert few.trainable_params == 16 * 32 * (8192 + 5120)
     assert one.trainable_params > 6 * few.trainable_params
@@ -63,11 +62,9 @@ def test_target_modules_decide_the_adapter_size() -> None:
 def test_the_installed_trl_scores_tokens_without_the_full_logits() -> None:
     config, shape = _llama_config()
     assert loss_kind(config) == "fused"
-    from modelforge_nb.hardware import hardware_profile
-
     gpu = hardware_profile("a100-80gb")
-    fused = estimate_run(config, shape, gpu)  # type: ignore[arg-type]
-    full = estimate_run(config, shape, gpu, loss="full")  # type: ignore[arg-type]
+    fused = estimate_run(config, shape, gpu)
+    full = estimate_run(config, shape, gpu, loss="full")
     # batch 4 x 512 tokens x 128,256 vocabulary x (2 + 12) bytes, against 2048 x 32,768 tiles
     assert config.training.batch_size == 4
     assert full.logits_bytes == 4 * 512 * 128256 * 14
