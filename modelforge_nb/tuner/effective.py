@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 FILE_NAME = "effective_args.json"
@@ -104,6 +106,23 @@ def peak_memory_bytes(on_gpu: bool) -> int:
         import torch
 
         return int(torch.cuda.max_memory_allocated())
+    return _peak_rss_bytes()
+
+
+def _peak_rss_bytes() -> int:
+    """The peak resident memory of this process's own address space.
+
+    Linux's ``VmHWM`` is reset when a program is executed; ``ru_maxrss`` is not: it keeps the
+    parent's resident size across fork and exec, so a worker started from a kernel holding
+    3 GB would report 3 GB. ``ru_maxrss`` is the fallback where there is no /proc.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere

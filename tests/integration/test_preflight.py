@@ -508,3 +508,24 @@ def test_selfcheck_measures_each_case_beside_its_estimate(
     assert t4 == ["lora-fp16", "qlora-nf4", "lora-adamw-8bit"]
     h100 = [name for name, _ in selfcheck.cases(hardware_profile("h100-80gb"))]
     assert h100[0] == "lora-bf16" and len(h100) == 4
+
+
+def test_the_probe_measures_its_worker_not_the_kernel_that_started_it(
+    tiny_causal: Path, tmp_path: Path
+) -> None:
+    """A notebook kernel holding gigabytes starts the probe's worker: the peak reported is
+    the worker's own (Linux carries a parent's resident size into ru_maxrss)."""
+    from modelforge_nb.selfcheck import full_length_rows
+    from modelforge_nb.tuner.probe import run_probe
+
+    held = bytearray(3 * 10**9)
+    held[::4096] = b"\x01" * len(held[::4096])  # resident, page by page
+    config = FinetuneConfig(
+        model=str(tiny_causal),
+        dataset=str(full_length_rows(tmp_path, 64)),
+        training={"batch_size": 2, "max_seq_length": 64},
+    )
+    measured = run_probe(config)
+    assert measured["probe_status"] == "completed", measured
+    assert 0.1e9 < measured["probe_peak_bytes"] < 1.5e9, measured
+    del held
