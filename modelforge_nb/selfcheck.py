@@ -23,6 +23,7 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.embedded import EMBEDDED_MODEL_ID, hub_id, is_embedded, prepare_embedded
 from modelforge_nb.hardware import GB, HardwareInfo, detect_hardware
+from modelforge_nb.plan.calibration import counted_bytes
 from modelforge_nb.plan.estimate import estimate_run
 from modelforge_nb.plan.probe import run_probe
 from modelforge_nb.plan.shape import model_shape, read_model_config
@@ -102,7 +103,8 @@ def selfcheck(
             estimate = estimate_run(config, shape, hardware)
             sys.stderr.write(f"{name}: running two steps ...\n")
             measured = run_probe(config)
-            counted = estimate.allocated_bytes if hardware.has_cuda else estimate.peak_bytes
+            kind = "max_memory_allocated" if hardware.has_cuda else "peak_rss"
+            counted = counted_bytes(estimate, kind)
             peak = measured.get("probe_peak_bytes")
             step = measured.get("probe_step_seconds")
             rows.append(
@@ -120,7 +122,7 @@ def selfcheck(
                     "batch_size": batch_size,
                     "max_seq_length": length,
                     "gradient_checkpointing": gradient_checkpointing,
-                    "measured": "max_memory_allocated" if hardware.has_cuda else "peak_rss",
+                    "measured": kind,
                     "measured_peak_bytes": peak,
                     "step_seconds": step,
                     "status": measured.get("probe_status"),

@@ -23,6 +23,7 @@ from modelforge_nb.plan.shape import model_shape
 
 __all__ = [
     "TOLERANCE",
+    "counted_bytes",
     "describe",
     "estimate_for",
     "ratio",
@@ -98,14 +99,17 @@ def estimate_for(row: Row) -> Estimate:
     return estimate_run(config, shape, hardware, loss=row.get("loss"))
 
 
+def counted_bytes(estimate: Estimate, measured: str) -> int:
+    """The part of ``estimate`` that a ``measured`` kind of figure counts: the tensors alone
+    for ``max_memory_allocated``, the whole peak otherwise."""
+    if measured == "max_memory_allocated":
+        return estimate.allocated_bytes
+    return estimate.peak_bytes
+
+
 def ratio(row: Row) -> float:
     """Estimate / measured, each counting what the row's measurement counts."""
-    estimate = estimate_for(row)
-    counted = (
-        estimate.allocated_bytes
-        if row.get("measured") == "max_memory_allocated"
-        else estimate.peak_bytes
-    )
+    counted = counted_bytes(estimate_for(row), str(row.get("measured", "peak_rss")))
     return counted / float(row["measured_peak_bytes"])
 
 

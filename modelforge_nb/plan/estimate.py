@@ -177,10 +177,16 @@ class Estimate:
     @property
     def how_sure(self) -> str:
         """How far the estimate can be trusted, from its calibration data."""
-        where = "the CPU probe grid" if self.device == "cpu" else "published GPU peaks"
+        if self.device == "cpu":
+            memory = "memory within 15% of the CPU probe grid"
+        else:
+            memory = (
+                "the GPU terms are counted, and come out within 15%, slightly under, of "
+                "published QLoRA peaks; other GPU settings are not measured yet"
+            )
         return (
-            f"How sure: memory within 15% of {where} (plan/data/calibration.json); speed is "
-            "a rough guide; preflight(config, probe=True) measures this run."
+            f"How sure: {memory} (plan/data/calibration.json, make bench); speed is a rough "
+            "guide; preflight(config, probe=True) measures this run."
         )
 
 
