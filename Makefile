@@ -23,7 +23,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
 .PHONY: FORCE setup lock browser demo test test-latest test-oldest lint typecheck jstest pytest lab \
-	wheel bench docs screenshots clean
+	wheel bench docs screenshots robustness clean
 
 setup: $(STAMP)
 
@@ -95,6 +95,13 @@ lab: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The reliability sweep (docs/reliability.md) with ten times make test's budget of examples,
+# new ones on every call (no CI profile): what it finds becomes a named test.
+SWEEP_EXAMPLES ?= 3000
+robustness: setup
+	env -u CI MODELFORGE_SWEEP_EXAMPLES=$(SWEEP_EXAMPLES) $(BIN)/python -m pytest -q \
+		--hypothesis-show-statistics tests/robustness
 
 # The configuration reference is generated from the schema; a test fails when it is stale.
 docs: setup

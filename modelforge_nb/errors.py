@@ -44,8 +44,11 @@ class ModelForgeError(Exception):
         return out
 
 
-class ConfigError(ModelForgeError):
-    """A configuration that cannot be built; ``problems`` lists every bad field."""
+class ConfigError(ModelForgeError, ValueError):
+    """A configuration that cannot be built; ``problems`` lists every bad field.
+
+    Also a ``ValueError``, as pydantic's own validation errors are, so code written
+    against either catches it."""
 
     def __init__(
         self,

@@ -20,6 +20,25 @@ from modelforge_nb.rundir import read_json, run_folder, weights_folder
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
+class HubToken:
+    """A Hub token that never shows itself: its repr and str are ``HubToken('***')``, so a
+    verbose traceback (``%xmode Verbose``), a debugger or a log of locals never prints it.
+    Only ``reveal()``, called where it is handed to huggingface_hub, gives the text."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "HubToken('***')"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self._value
+
+
 def resolve_token(token: str | None = None) -> str | None:
     """The Hub token: argument, HF_TOKEN, Colab secrets, then the huggingface_hub login."""
     if token:
@@ -45,8 +64,8 @@ def _colab_secret() -> str | None:
     return str(value) if value else None
 
 
-def _redact(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text
+def _redact(text: str, token: HubToken) -> str:
+    return text.replace(token.reveal(), "***")
 
 
 def model_card(run_dir: Path) -> str:
@@ -77,6 +96,9 @@ def push_to_hub(
 
     ``endpoint`` points at another Hub deployment (default: huggingface.co or HF_ENDPOINT).
     """
+    found = resolve_token(token)
+    secret = HubToken(found) if found else None
+    token = found = None  # from here on only ``secret`` holds it, and hides it
     say = progress or (lambda _line: None)
     run_dir = run_folder(run)
     if not _REPO_ID.match(repo_id or ""):
@@ -100,8 +122,7 @@ def push_to_hub(
                 field="run",
                 hint="Wait for it to complete, or resume it.",
             )
-    secret = resolve_token(token)
-    if not secret:
+    if secret is None:
         raise ModelForgeError(
             "hub.no_token",
             "No Hugging Face token was found.",
@@ -115,7 +136,8 @@ def push_to_hub(
     say(f"Uploading {len(files)} files ({size / 1e6:.1f} MB) from {folder.name}/ to {repo_id}...")
     from huggingface_hub import HfApi
 
-    api = HfApi(endpoint=endpoint, token=secret)
+    api = HfApi(endpoint=endpoint, token=secret.reveal())
+    failure = None
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(
@@ -125,12 +147,16 @@ def push_to_hub(
             ignore_patterns=["*.pt", "*.pth", "*.bin", "*.pkl"],
         )
     except Exception as error:  # network, auth and server errors: reported without the token
-        raise ModelForgeError(
+        failure = ModelForgeError(
             "hub.upload_failed",
             _redact(f"The upload to {repo_id} failed: {type(error).__name__}: {error}", secret),
             field="repo_id",
             hint="Check the repository id, the token's write access and the connection.",
-        ) from None
+        )
+    if failure is not None:
+        # Raised outside the except block, so it carries no context: the client's frames,
+        # whose locals hold the token, are not kept with it.
+        raise failure
     url = str(getattr(commit, "repo_url", "") or f"{api.endpoint}/{repo_id}")
     say(f"Pushed to {url}")
     return url

@@ -11,6 +11,7 @@ kernel and a worker process can write at once.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from typing import Any
 from modelforge_nb.environment import default_home
 from modelforge_nb.rundir import read_json
 
-__all__ = ["COLUMNS", "REGISTRY_FILE", "Registry", "default_home"]
+__all__ = ["COLUMNS", "REGISTRY_FILE", "Registry", "default_home", "update_index"]
+
+log = logging.getLogger("modelforge_nb.registry")
 
 REGISTRY_FILE = "registry.sqlite3"
 _BUSY_TIMEOUT_S = 30.0
@@ -68,8 +71,9 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 class Registry:
     """The run index stored at ``path``; two registries at two paths never meet."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = _BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -79,10 +83,18 @@ class Registry:
                 if name not in present:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
+    @classmethod
+    def unopened(cls, path: str | Path) -> Registry:
+        """A handle on the index at ``path`` that touches nothing until used (for a home
+        that cannot be written now)."""
+        registry = cls.__new__(cls)
+        registry.path, registry.timeout = Path(path), _BUSY_TIMEOUT_S
+        return registry
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)) as conn:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as conn:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.row_factory = sqlite3.Row
             with conn:
                 yield conn
@@ -134,9 +146,26 @@ class Registry:
                 continue
             indexed = {k: status.get(k) for k in COLUMNS if k in status and k != "created_at"}
             metrics = read_json(folder / "metrics.json")
-            self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
+            try:
+                self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
+            except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError):
+                continue  # a value SQLite cannot hold: listings read this run from its folder
             count += 1
         return count
+
+
+def update_index(path: str | Path, run_id: str, *, timeout: float = 2.0, **columns: Any) -> bool:
+    """Write ``columns`` of one run to the index at ``path``; False (and a logged warning)
+    when that fails for any reason: a locked, removed or damaged file, a full disk, a value
+    SQLite cannot hold. The run folder is the record, so an index write never changes a
+    run's outcome; the next listing catches the index up. The short ``timeout`` keeps a
+    locked index from holding training up."""
+    try:
+        Registry(path, timeout=timeout).update(run_id, **columns)
+    except Exception as error:  # bookkeeping: never let it end a run
+        log.warning("The run index was not updated (%s); the run folder is.", error)
+        return False
+    return True
 
 
 def _dump(metrics: Any) -> str | None:

@@ -33,6 +33,15 @@ DEAD_WORKER = (
     "The worker process ended without reporting (killed or crashed); see worker.log. "
     "Resume continues from the last complete checkpoint."
 )
+#: The error a queued run gets when no worker took it up within the grace period.
+NEVER_STARTED = (
+    "No worker process took this run up (the kernel ended or the launch failed before it "
+    "started). Resume starts it."
+)
+#: Space kept free in the run folder while the worker trains, so that on a full disk it
+#: can still record why it failed. A ``.partial`` name: the cleanup removes it.
+RESERVE_FILE = ".disk-reserve.partial"
+RESERVE_BYTES = 256 * 1024
 
 #: Event types: start (versions, data hash, total steps), log (step, loss, learning rate,
 #: grad norm, tokens per second, GPU memory), eval (eval metrics), checkpoint (a complete
@@ -50,10 +59,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; ``{}`` when it is missing or unreadable."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return {}
-    return data
+    return data if isinstance(data, dict) else {}
 
 
 def run_folder(run_or_path: Any) -> Path:
@@ -67,7 +76,7 @@ def create(run_dir: Path, identity: dict[str, Any], config: dict[str, Any]) -> N
     (run_dir / "checkpoints").mkdir()
     write_json_atomic(run_dir / "run.json", identity)
     write_json_atomic(run_dir / "config.json", config)
-    write_json_atomic(run_dir / "status.json", {"status": "queued"})
+    write_json_atomic(run_dir / "status.json", {"status": "queued", "queued_at": time.time()})
 
 
 def append_event(run_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
@@ -172,7 +181,7 @@ def worker_alive(run_dir: Path, now: float | None = None) -> bool:
     """
     process = read_json(run_dir / PID_FILE)
     if not process:
-        return True
+        return True  # not launched yet: ``read_status`` gives a queued run its grace period
     if process.get("namespace") == process_namespace() and process.get("pid"):
         return _process_alive(int(process["pid"]), process.get("started"))
     age = heartbeat_age(run_dir, now)
@@ -182,15 +191,50 @@ def worker_alive(run_dir: Path, now: float | None = None) -> bool:
     return age < HEARTBEAT_STALE_SECONDS
 
 
-def read_status(run_dir: Path) -> tuple[dict[str, Any], bool]:
-    """``status.json`` as recorded, and whether its worker is gone although it still says
-    queued or running. Reads only: a reader shows such a run as failed (``DEAD_WORKER``),
-    the launcher's ``reconcile`` records it."""
+def _never_launched(run_dir: Path, status: dict[str, Any], now: float) -> bool:
+    """A queued run that no launcher has taken up for longer than the grace period."""
+    if status.get("status") != "queued" or (run_dir / PID_FILE).exists():
+        return False
+    queued_at = status.get("queued_at")
+    if not isinstance(queued_at, int | float):
+        try:
+            queued_at = (run_dir / "status.json").stat().st_mtime
+        except OSError:
+            return False
+    return now - float(queued_at) > HEARTBEAT_STALE_SECONDS
+
+
+def read_status(run_dir: Path, now: float | None = None) -> tuple[dict[str, Any], str | None]:
+    """``status.json`` as recorded, and why its worker is gone (``DEAD_WORKER``,
+    ``NEVER_STARTED``) although it still says queued or running; None while it works.
+    Reads only: a reader shows such a run as failed, the launcher's ``reconcile`` records
+    it."""
+    now = time.time() if now is None else now
     status = read_json(run_dir / "status.json")
-    if status.get("status") not in ACTIVE or worker_alive(run_dir):
-        return status, False
+    if status.get("status") not in ACTIVE:
+        return status, None
+    if _never_launched(run_dir, status, now):
+        return status, NEVER_STARTED
+    if worker_alive(run_dir, now):
+        return status, None
     status = read_json(run_dir / "status.json")  # the worker may just have finished
-    return status, status.get("status") in ACTIVE
+    return status, DEAD_WORKER if status.get("status") in ACTIVE else None
+
+
+def damage(run_dir: Path) -> str | None:
+    """What makes a run folder unreadable (its identity or config lost, emptied or not
+    JSON), or None. A damaged run is listed as such; the others are not held up by it."""
+    for name, needed in (("run.json", "id"), ("config.json", "model")):
+        path = run_dir / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return f"{name} is missing."
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return f"{name} is empty or not JSON."
+        if not isinstance(data, dict) or needed not in data:
+            return f"{name} does not hold a run's {'identity' if needed == 'id' else 'config'}."
+    return None
 
 
 def weights_folder(run_dir: Path) -> Path | None:

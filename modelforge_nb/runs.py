@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.environment import default_home, runs_root
-from modelforge_nb.errors import ModelForgeWarning, PreflightError, RunError
-from modelforge_nb.registry import COLUMNS, REGISTRY_FILE, Registry
+from modelforge_nb.errors import ConfigError, ModelForgeWarning, PreflightError, RunError
+from modelforge_nb.registry import COLUMNS, REGISTRY_FILE, Registry, update_index
 from modelforge_nb.rundir import (
     ACTIVE,
     COMPLETE_MARKER,
@@ -60,8 +60,13 @@ __all__ = [
     "write_json_atomic",
 ]
 
-STATUSES = ("queued", "running", "completed", "failed", "stopped")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STATUSES = ("queued", "running", "completed", "failed", "stopped", "damaged")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: Tries at a fresh id when a folder of the same name appeared in between.
+_ID_TRIES = 8
+#: How long the notebook waits for a busy index: its writes are a row each, so longer
+#: means locked, and the run folder is the record anyway.
+_INDEX_TIMEOUT_S = 5.0
 
 
 def _slug(text: str) -> str:
@@ -72,7 +77,7 @@ def _slug(text: str) -> str:
 def new_run_id(config: FinetuneConfig) -> str:
     """A readable, unique, filesystem-safe id: name, time and a random suffix."""
     base = config.run_name or f"{_slug(Path(config.model).name)}-{config.method}"
-    return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 #: What a listing shows of a run: the index's columns but for its folder and final metrics.
@@ -94,8 +99,9 @@ class Run:
         if not (self.output_dir / "run.json").is_file():
             raise RunError("run.unknown", f"{self.output_dir} is not a run folder.", field="run")
         identity = read_json(self.output_dir / "run.json")
-        self.id: str = identity["id"]
-        self.name: str = identity.get("name", self.id)
+        self._damage: tuple[str | None] | None = None
+        self.id: str = str(identity.get("id") or self.output_dir.name)
+        self.name: str = str(identity.get("name") or self.id)
         self._registry = registry
         self._registry_path = identity.get("registry")
         self._offset = 0
@@ -105,8 +111,35 @@ class Run:
         return f"Run(id={self.id!r}, status={self.status!r})"
 
     @property
+    def damage(self) -> str | None:
+        """What is wrong with a damaged run folder (its identity or config unreadable, or a
+        config that no longer validates); None when it is whole. Read once."""
+        if self._damage is None:
+            problem = rundir.damage(self.output_dir)
+            if problem is None:
+                try:
+                    _ = self.config
+                except RunError as error:
+                    problem = error.message
+            self._damage = (problem,)
+        return self._damage[0]
+
+    @property
     def config(self) -> FinetuneConfig:
-        return FinetuneConfig.model_validate(read_json(self.output_dir / "config.json"))
+        """The run's config; ``RunError`` (``run.damaged``) when config.json does not hold
+        one."""
+        try:
+            return FinetuneConfig.from_dict(
+                read_json(self.output_dir / "config.json"), base_dir=self.output_dir
+            )
+        except ConfigError as error:
+            first = error.problems[0] if error.problems else error
+            raise RunError(
+                "run.damaged",
+                f"{self.output_dir / 'config.json'} does not hold a valid config ({first}).",
+                field="config",
+                hint="Restore the file from a copy, or start a new run.",
+            ) from None
 
     @property
     def status(self) -> str:
@@ -143,16 +176,20 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """What a listing shows: identity, status and progress, final metrics. Pure."""
+        identity = {**read_json(self.output_dir / "run.json"), "id": self.id, "name": self.name}
         return _summary(
-            {**read_json(self.output_dir / "run.json"), **self._status()},
+            {**identity, **self._status()},
             self.metrics,
             self.output_dir,
         )
 
     def _status(self) -> dict[str, Any]:
-        """status.json, with a dead worker's run read as ``failed``. Writes nothing."""
+        """status.json, with a dead worker's run read as ``failed`` and a damaged folder as
+        ``damaged``. Writes nothing."""
+        if self.damage:
+            return {"status": "damaged", "error": self.damage}
         status, gone = rundir.read_status(self.output_dir)
-        return {**status, "status": "failed", "error": rundir.DEAD_WORKER} if gone else status
+        return {**status, "status": "failed", "error": gone} if gone else status
 
     def reconcile(self) -> Run:
         """Record a dead worker's run as failed and remove its half-written files.
@@ -194,6 +231,10 @@ class Run:
         """Continue a stopped or failed run from its last complete checkpoint."""
         from modelforge_nb.tuner.launcher import start_worker
 
+        if self.damage:
+            raise RunError(
+                "run.damaged", f"Run {self.id} cannot be resumed: {self.damage}", field="run"
+            )
         self.reconcile()
         current = self.status
         if current in ACTIVE:
@@ -218,13 +259,14 @@ class Run:
             {
                 **read_json(self.output_dir / "status.json"),
                 "status": "queued",
+                "queued_at": time.time(),
                 "error": None,
                 "resume_from": str(checkpoint) if checkpoint else None,
             },
         )
-        if self._registry or self._registry_path:
-            registry = self._registry or Registry(str(self._registry_path))
-            registry.update(self.id, status="queued", error=None)
+        index = self._registry.path if self._registry else self._registry_path
+        if index:
+            update_index(index, self.id, status="queued", error=None)
         start_worker(
             self.output_dir, num_processes=self.config.distributed.num_processes, resume=True
         )
@@ -243,43 +285,144 @@ def _move_aside(index: Path) -> None:
         f"The run index {index} could not be read; it was kept as {kept.name} and rebuilt "
         "from the run folders.",
         ModelForgeWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
+def _damaged_index(error: sqlite3.DatabaseError) -> bool:
+    """Whether the index file itself is bad (not a database, malformed, emptied), rather
+    than busy or on a disk that cannot be written now."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return True
+    return "no such table" in str(error)
+
+
 class Workspace:
-    """Runs under one home folder: the registry and the run folders beside it."""
+    """Runs under one home folder: the registry and the run folders beside it.
+
+    The run folders are the record and the registry an index of them, so no index fault
+    loses a run: a damaged or deleted index is kept aside and rebuilt from the folders, and
+    while one cannot be read or written (locked, a full disk) the runs are read from their
+    folders. Every listing also takes in run folders the index does not hold yet.
+    """
 
     def __init__(self, home: str | Path | None = None) -> None:
         self.home = Path(home).expanduser().resolve() if home else default_home()
         index = self.home / REGISTRY_FILE
+        self.registry = Registry.unopened(index)
         fresh = not index.exists()
         try:
-            self.registry = Registry(index)
-        except sqlite3.DatabaseError:
-            _move_aside(index)
-            fresh = True
-            self.registry = Registry(index)
-        if fresh:  # a lost, deleted or unreadable index is rebuilt from the run folders
-            self.registry.rebuild(runs_root(None, self.home))
+            self.registry = Registry(index, timeout=_INDEX_TIMEOUT_S)
+        except sqlite3.DatabaseError as error:
+            if not self._repair(error):
+                return
+            fresh = False
+        except OSError:
+            return  # a home that cannot be written: runs are read from their folders
+        if fresh:  # a lost or deleted index is rebuilt from the run folders
+            self._rebuild()
+
+    def _runs_folder(self) -> Path:
+        return runs_root(None, self.home)
+
+    def _rebuild(self) -> bool:
+        try:
+            self.registry.rebuild(self._runs_folder())
+        except (sqlite3.Error, OSError):
+            return False
+        return True
+
+    def _repair(self, error: sqlite3.DatabaseError) -> bool:
+        """Rebuild a damaged or deleted index from the run folders; False when the index
+        is only unavailable for now (locked, a full disk) or cannot be rebuilt."""
+        if not _damaged_index(error):
+            return False
+        index = self.home / REGISTRY_FILE
+        try:
+            if "no such table" not in str(error):
+                _move_aside(index)
+            self.registry = Registry(index, timeout=_INDEX_TIMEOUT_S)
+        except (sqlite3.Error, OSError):
+            return False
+        return self._rebuild()
+
+    def _indexed(self) -> list[dict[str, Any]]:
+        """The index's rows, newest first; after a repair if it was damaged; [] when it
+        cannot be read now."""
+        for _attempt in range(2):
+            try:
+                return self.registry.list()
+            except sqlite3.DatabaseError as error:
+                if not self._repair(error):
+                    break
+        return []
+
+    def _rows(self) -> list[dict[str, Any]]:
+        """Every run: the index's rows, and a row read from each run folder the index does
+        not hold (made while it was locked, or before it was rebuilt). Reads only."""
+        rows = self._indexed()
+        known = {row["id"] for row in rows} | {Path(row["run_dir"]).name for row in rows}
+        extra = []
+        for run_json in sorted(self._runs_folder().glob("*/run.json")):
+            folder = run_json.parent
+            if folder.name in known:
+                continue
+            identity = read_json(run_json)
+            if identity.get("id") in known:
+                continue
+            run = Run(folder)
+            extra.append({**run.summary(), "run_dir": str(folder), "metrics": run.metrics})
+        return sorted(rows + extra, key=lambda row: float(row.get("created_at") or 0), reverse=True)
+
+    def _index_add(self, record: dict[str, Any]) -> None:
+        try:
+            self.registry.add(record)
+        except sqlite3.DatabaseError as error:
+            if self._repair(error):  # the rebuild took the new folder in
+                return
+            warnings.warn(
+                f"The run index could not be written ({error}); the run is in its folder "
+                "and listed from there.",
+                ModelForgeWarning,
+                stacklevel=3,
+            )
 
     def create_run(self, config: FinetuneConfig) -> Run:
         """Make the run folder and its registry row, status ``queued``."""
-        run_id = new_run_id(config)
-        run_dir = runs_root(config.output_root, self.home) / run_id
-        identity = {
-            "id": run_id,
-            "name": config.run_name or run_id,
-            "task": config.task,
-            "model": config.model,
-            "method": config.method,
-            "adapter": config.adapter,
-            "run_dir": str(run_dir),
-            "created_at": time.time(),
-            "registry": str(self.registry.path),
-        }
-        rundir.create(run_dir, identity, config.to_dict())
-        self.registry.add({**identity, "status": "queued"})
+        root = runs_root(config.output_root, self.home)
+        for attempt in range(_ID_TRIES):
+            run_id = new_run_id(config)
+            run_dir = root / run_id
+            identity = {
+                "id": run_id,
+                "name": config.run_name or run_id,
+                "task": config.task,
+                "model": config.model,
+                "method": config.method,
+                "adapter": config.adapter,
+                "run_dir": str(run_dir),
+                "created_at": time.time(),
+                "registry": str(self.registry.path),
+            }
+            try:
+                rundir.create(run_dir, identity, config.to_dict())
+                break
+            except FileExistsError:
+                if attempt == _ID_TRIES - 1:
+                    raise RunError(
+                        "run.id_taken",
+                        f"Could not find a free run id under {root} in {_ID_TRIES} tries.",
+                        field="run_name",
+                        hint="Give another run_name.",
+                    ) from None
+            except OSError as error:
+                raise RunError(
+                    "run.cannot_create",
+                    f"Cannot make the run folder {run_dir}: {error.strerror or error}.",
+                    field="output_root",
+                    hint="Free disk space there, or set output_root to a writable folder.",
+                ) from None
+        self._index_add({**identity, "status": "queued"})
         return Run(run_dir, self.registry)
 
     def finetune(
@@ -311,7 +454,7 @@ class Workspace:
 
     def list_runs(self) -> list[Run]:
         runs = []
-        for row in self.registry.list():
+        for row in self._rows():
             try:
                 runs.append(Run(row["run_dir"], self.registry))
             except RunError:
@@ -322,12 +465,13 @@ class Workspace:
         """Every run's summary (``Run.summary``), newest first, read from the index.
 
         One query for all runs; only a run the index calls queued or running has its
-        folder read, for its latest progress and whether its worker still lives.
+        folder read, for its latest progress and whether its worker still lives. A damaged
+        run folder is listed with status ``damaged`` and what is wrong.
         """
         found = []
-        for row in self.registry.list():
+        for row in self._rows():
             folder = Path(row["run_dir"])
-            if row["status"] in ACTIVE:
+            if row["status"] in ACTIVE or row["status"] == "damaged":
                 try:
                     found.append(Run(folder, self.registry).summary())
                 except RunError:
@@ -337,22 +481,26 @@ class Workspace:
         return found
 
     def get_run(self, run_id: str) -> Run:
-        if not _RUN_ID.match(run_id or ""):
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
             raise RunError(
                 "run.bad_id",
                 f"{run_id!r} is not a run id.",
                 field="run",
                 hint="Use an id from list_runs().",
             )
-        row = self.registry.get(run_id)
-        if row is None:
+        try:
+            row = self.registry.get(run_id)
+        except sqlite3.DatabaseError as error:
+            row = self.registry.get(run_id) if self._repair(error) else None
+        folder = Path(row["run_dir"]) if row else self._runs_folder() / run_id
+        if not (folder / "run.json").is_file():
             raise RunError(
                 "run.unknown",
                 f"There is no run {run_id!r} in {self.home}.",
                 field="run",
                 hint="Use an id from list_runs().",
             )
-        return Run(row["run_dir"], self.registry)
+        return Run(folder, self.registry)
 
 
 def finetune(config: FinetuneConfig, *, wait: bool = False, home: str | Path | None = None) -> Run:

@@ -7,6 +7,7 @@ style, so the notebook can print it without a traceback.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,11 +21,25 @@ from modelforge_nb.errors import ConfigError, ModelForgeError
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 _MAX_SHOWN_VALUE = 60
+# A bounded repr: a value built from YAML aliases (a "billion laughs") or nested thousands
+# deep is shown by its first few items, never expanded in full.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 4, 4
+_REPR.maxstring, _REPR.maxother = _MAX_SHOWN_VALUE, 40
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= _MAX_SHOWN_VALUE else text[: _MAX_SHOWN_VALUE - 3] + "..."
+
+
+def too_deep() -> ConfigError:
+    """A config nested past what the parsers can follow (YAML thousands of levels deep)."""
+    return ConfigError(
+        "config.too_deep",
+        "The config is nested too deeply to read.",
+        hint="A config is a few levels of 'name: value'; flatten it.",
+    )
 
 
 def _known_fields(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
@@ -65,6 +80,8 @@ def _hint(error: Mapping[str, Any], known: list[str]) -> str:
         return f"Use a number {bounds[kind]}."
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return "Use a whole number."
+    if kind == "finite_number":
+        return "Use a finite number (not inf or nan)."
     if kind in {"float_parsing", "float_type"}:
         return "Use a number."
     if kind in {"bool_parsing", "bool_type"}:
@@ -121,7 +138,8 @@ def problems_from_validation(
     return problems
 
 
-def _config_error(problems: list[ModelForgeError]) -> ConfigError:
+def config_error(problems: list[ModelForgeError]) -> ConfigError:
+    """One ``ConfigError`` listing every problem."""
     count = len(problems)
     lines = "\n".join(f"- {p}" for p in problems)
     return ConfigError(
@@ -153,7 +171,9 @@ def config_from_dict(
     try:
         return cls.model_validate(data, context=context)
     except ValidationError as error:
-        raise _config_error(problems_from_validation(error, cls)) from None
+        raise config_error(problems_from_validation(error, cls)) from None
+    except RecursionError:
+        raise too_deep() from None
 
 
 def config_from_yaml(
@@ -163,6 +183,8 @@ def config_from_yaml(
 
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise too_deep() from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -12,8 +12,17 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from modelforge_nb.config.io import config_error, problems_from_validation, too_deep
 from modelforge_nb.config.tasks import DATA_FORMAT_NAMES, TASK_NAMES, TASKS
 
 RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -22,10 +31,35 @@ DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 # Names that are paths even before the file exists: the formats above, and data files the
 # readers will refuse with a clear error rather than look up on the Hub.
 _PATH_SUFFIXES = (*DATA_FILE_SUFFIXES, ".txt", ".arrow")
+#: The most steps any step count may name: far beyond any real run, and within SQLite's
+#: and torch's integers.
+MAX_STEPS = 10**9
+#: Longest file or folder name the common filesystems allow, in bytes.
+_NAME_MAX = 255
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+class _Schema(BaseModel):
+    """Every config model: unknown fields, NaN and infinity refused; building one by hand
+    (``FinetuneConfig(model=..., lora={...})``) raises the same ``ConfigError`` as
+    ``from_dict`` and ``from_yaml``."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise config_error(problems_from_validation(error, type(self))) from None
+        except RecursionError:
+            raise too_deep() from None
+
+    # Marked as pydantic's own __init__, so validation (model_validate, a section inside a
+    # config) never routes through it: only a direct call is translated.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+class Section(_Schema):
+    pass
 
 
 class LoraSettings(Section):
@@ -35,7 +69,9 @@ class LoraSettings(Section):
     alpha: float = Field(
         32,
         gt=0,
-        description="LoRA alpha: scales the adapter's update by alpha / r. Any positive number.",
+        le=100_000,
+        description="LoRA alpha: scales the adapter's update by alpha / r. A positive number, "
+        "at most 100000.",
     )
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapter's input.")
     target_modules: Literal["all-linear"] | list[str] = Field(
@@ -68,7 +104,10 @@ class TrainingSettings(Section):
 
     epochs: float = Field(3, gt=0, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(
-        None, ge=1, description="Stop after this many optimizer steps (overrides epochs)."
+        None,
+        ge=1,
+        le=MAX_STEPS,
+        description="Stop after this many optimizer steps (overrides epochs).",
     )
     batch_size: int = Field(4, ge=1, le=4096, description="Examples per device per step.")
     grad_accum: int = Field(
@@ -100,11 +139,16 @@ class TrainingSettings(Section):
         "adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd"
     ] = Field("adamw_torch", description="Optimizer (the 8-bit ones need bitsandbytes on CUDA).")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Random seed for data order and init.")
-    logging_steps: int = Field(1, ge=1, description="Log loss and learning rate every N steps.")
-    eval_steps: int | None = Field(
-        None, ge=1, description="Evaluate every N steps (needs eval data); none: every epoch."
+    logging_steps: int = Field(
+        1, ge=1, le=MAX_STEPS, description="Log loss and learning rate every N steps."
     )
-    save_steps: int = Field(100, ge=1, description="Save a checkpoint every N steps.")
+    eval_steps: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_STEPS,
+        description="Evaluate every N steps (needs eval data); none: every epoch.",
+    )
+    save_steps: int = Field(100, ge=1, le=MAX_STEPS, description="Save a checkpoint every N steps.")
     save_total_limit: int = Field(2, ge=1, le=100, description="Checkpoints kept on disk.")
 
     @field_validator("max_seq_length")
@@ -150,6 +194,15 @@ def _resolve(value: str, base: Path, *, always: bool) -> str:
     """An absolute path for a local reference; Hub ids and embedded ids stay as they are."""
     if value.startswith("modelforge:") or "://" in value:
         return value
+    longest = max(value.split("/"), key=lambda part: len(part.encode("utf-8", "replace")))
+    size = len(longest.encode("utf-8", "replace"))
+    if size > _NAME_MAX:
+        raise ValueError(
+            f"has a name of {size} bytes ({longest[:20]}...); file and folder names are at "
+            f"most {_NAME_MAX} bytes, so shorten it"
+        )
+    if "\x00" in value:
+        raise ValueError("contains a NUL character; remove it")
     try:
         candidate = Path(value).expanduser()
     except RuntimeError:  # "~name" for a user this machine does not have
@@ -159,15 +212,27 @@ def _resolve(value: str, base: Path, *, always: bool) -> str:
         ) from None
     if not candidate.is_absolute():
         candidate = base / candidate
-    if always or candidate.exists() or _looks_like_path(value):
-        return str(candidate.resolve())
+    try:
+        if always or candidate.exists() or _looks_like_path(value):
+            return str(candidate.resolve())
+    except OSError as error:  # a path this system cannot look at (too long, a loop)
+        raise ValueError(f"cannot be looked up ({error.strerror}); check the path") from None
     return value
 
 
-class FinetuneConfig(BaseModel):
-    """Everything a fine-tuning run needs, validated once."""
+def _folder_problem(folder: str) -> str | None:
+    """Why ``folder`` cannot hold run folders: it, or a folder above it, is a file."""
+    for part in (Path(folder), *Path(folder).parents):
+        if part.exists():
+            if part.is_dir():
+                return None
+            which = "is a file" if part == Path(folder) else f"is under {part}, which is a file"
+            return f"{which}, not a folder; give a folder for the run outputs"
+    return None
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+class FinetuneConfig(_Schema):
+    """Everything a fine-tuning run needs, validated once."""
 
     task: str = Field(
         "text-generation",
@@ -276,7 +341,12 @@ class FinetuneConfig(BaseModel):
             raise ValueError("is blank; give a Hub id, a folder or a file")
         context = info.context if isinstance(info.context, dict) else {}
         base = Path(context.get("base_dir") or Path.cwd())
-        return _resolve(value, base, always=info.field_name == "output_root")
+        resolved = _resolve(value, base, always=info.field_name == "output_root")
+        if info.field_name == "output_root":
+            problem = _folder_problem(resolved)
+            if problem:
+                raise ValueError(problem)
+        return resolved
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> FinetuneConfig:

@@ -73,9 +73,9 @@ def sharegpt_messages(turns: Any) -> list[dict[str, Any]] | None:
     for turn in turns:
         if not isinstance(turn, dict) or not {"from", "value"} <= set(turn):
             return None
-        messages.append(
-            {"role": SHAREGPT_ROLES.get(turn["from"], turn["from"]), "content": turn["value"]}
-        )
+        speaker = turn["from"]
+        role = SHAREGPT_ROLES.get(speaker, speaker) if isinstance(speaker, str) else speaker
+        messages.append({"role": role, "content": turn["value"]})
     return messages
 
 

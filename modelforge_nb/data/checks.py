@@ -54,6 +54,13 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _short(value: Any) -> str:
+    """A value as a message shows it: a bounded repr, never the whole of a huge value."""
+    import reprlib
+
+    return reprlib.repr(value)
+
+
 def _text_problem(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"is {_kind(value)}, not text."
@@ -80,9 +87,9 @@ def _turns_problem(value: Any) -> str | None:
     for index, message in enumerate(value):
         if not isinstance(message, dict) or not {"role", "content"} <= set(message):
             return f"message {index + 1} is not an object with 'role' and 'content'."
-        if message["role"] not in _CHAT_ROLES:
+        if not isinstance(message["role"], str) or message["role"] not in _CHAT_ROLES:
             return (
-                f"message {index + 1} has role {message['role']!r}; use one of "
+                f"message {index + 1} has role {_short(message['role'])}; use one of "
                 f"{', '.join(sorted(_CHAT_ROLES))}."
             )
         problem = _text_problem(message["content"])
@@ -164,10 +171,10 @@ def _conversations_problem(value: Any) -> str | None:
     if messages is None:
         return "is not a list of {from, value} turns (ShareGPT)."
     for index, message in enumerate(messages):
-        if message["role"] not in _CHAT_ROLES:
+        if not isinstance(message["role"], str) or message["role"] not in _CHAT_ROLES:
             tags = ", ".join(sorted(SHAREGPT_ROLES))
             return (
-                f"turn {index + 1} is from {message['role']!r}; use one of {tags}, or map "
+                f"turn {index + 1} is from {_short(message['role'])}; use one of {tags}, or map "
                 "the tags with columns (see docs/datasets.md)."
             )
     return _messages_problem(messages)
@@ -236,6 +243,36 @@ def example_text(data_format: DataFormat, row: dict[str, Any]) -> str:
     return "\n".join(_flat(v) for v in values.values())
 
 
+#: More characters than any tokenizer packs into one token of real text (English averages
+#: about 4): a text's first ``(limit + 2) * _CHARS_PER_TOKEN`` characters hold more than
+#: ``limit`` tokens whenever the whole text does, so no text is tokenized past that.
+_CHARS_PER_TOKEN = 32
+
+
+def length_limit(config: FinetuneConfig, tokenizer: Any) -> int:
+    """The most tokens a training sequence can have: ``max_seq_length``, or for "auto" the
+    longest that auto can choose."""
+    if isinstance(config.training.max_seq_length, int):
+        return config.training.max_seq_length
+    return auto_max_length(1 << 30, getattr(tokenizer, "model_max_length", None))
+
+
+def token_counter(tokenizer: Any, limit: int) -> Callable[[str], tuple[int, bool]]:
+    """Count a text's tokens, exactly up to ``limit``; returns (tokens, exact). A longer
+    text is tokenized only as far as shows it is over the limit, so one 50 MB row costs
+    what a row of the limit does; its count is then a lower bound (exact is False)."""
+    window = (limit + 2) * _CHARS_PER_TOKEN
+
+    def count(text: str) -> tuple[int, bool]:
+        if len(text) > window:
+            head = len(tokenizer(text[:window], add_special_tokens=True)["input_ids"])
+            if head > limit + 1:  # a cut can merge or split one token at the end, no more
+                return head, False
+        return len(tokenizer(text, add_special_tokens=True)["input_ids"]), True
+
+    return count
+
+
 def max_length_for(
     config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: DataFormat
 ) -> int:
@@ -243,8 +280,8 @@ def max_length_for(
     example (``auto_max_length``)."""
     if isinstance(config.training.max_seq_length, int):
         return config.training.max_seq_length
-    texts = [example_text(data_format, row) for row in rows]
-    longest = max((len(tokenizer(t)["input_ids"]) for t in texts), default=32)
+    count = token_counter(tokenizer, length_limit(config, tokenizer))
+    longest = max((count(example_text(data_format, row))[0] for row in rows), default=32)
     return auto_max_length(longest, getattr(tokenizer, "model_max_length", None))
 
 
@@ -267,7 +304,7 @@ def _check_rows(
     out: _Collector,
     *,
     data_format: DataFormat | None,
-    count_tokens: Callable[[str], int] | None,
+    count_tokens: Callable[[str], tuple[int, bool]] | None,
     max_tokens: int | None,
     wanted: str = "auto",
     allow_no_answer: bool = False,
@@ -318,7 +355,8 @@ def _check_rows(
     seen: dict[str, int] = {}
     duplicates: list[int] = []
     unanswerable: list[int] = []
-    too_long: list[tuple[int, int]] = []
+    too_long: list[tuple[int, int, bool]] = []
+    long_texts: list[tuple[int, int]] = []
     for row, line in zip(raw.rows, raw.lines, strict=True):
         bad = False
         for column, role in data_format.columns.items():
@@ -368,16 +406,19 @@ def _check_rows(
                 bad = True
         if bad:
             continue
-        key = json.dumps(data_format.roles(row), sort_keys=True)
+        # default=str: Parquet and saved datasets hold dates and times JSON has no type for.
+        key = json.dumps(data_format.roles(row), sort_keys=True, default=str)
         if key in seen:
             duplicates.append(line)
         else:
             seen[key] = line
         if count_tokens is not None:
-            tokens = count_tokens(example_text(data_format, row))
+            text = example_text(data_format, row)
+            tokens, exact = count_tokens(text)
             report.longest_tokens = max(report.longest_tokens or 0, tokens)
             if max_tokens is not None and tokens > max_tokens:
-                too_long.append((line, tokens))
+                too_long.append((line, tokens, exact))
+                long_texts.append((line, len(text)))
     if unanswerable:
         out.error(
             DatasetIssue(
@@ -400,13 +441,20 @@ def _check_rows(
             )
         )
     if too_long:
-        line, tokens = max(too_long, key=lambda item: item[1])
+        first = ", ".join(str(n) for n, _, _ in too_long[:5])
+        line, tokens, exact = max(too_long, key=lambda item: item[1])
+        longest = f"the longest is {raw.unit} {line} with {tokens} tokens"
+        if not all(done for _, _, done in too_long):  # some were measured only so far
+            line, size = max(long_texts, key=lambda item: item[1])
+            longest = (
+                f"the longest text is {raw.unit} {line} ({size:,} characters; texts past "
+                f"{max_tokens} tokens are measured only that far)"
+            )
         report.warnings.append(
             DatasetIssue(
                 "dataset.too_long",
                 f"has {len(too_long)} rows longer than max_seq_length ({max_tokens} tokens), "
-                f"the first at {raw.unit} {', '.join(str(n) for n, _ in too_long[:5])}; "
-                f"the longest is {raw.unit} {line} with {tokens} tokens.",
+                f"the first at {raw.unit} {first}; {longest}.",
                 raw.source,
                 hint="Their ends (for pairs, the answers) are cut before training: raise "
                 "training.max_seq_length or shorten them; mf.preview(config) shows what is cut.",
@@ -464,13 +512,19 @@ def _map_tags(raw: RawRows, tags: Mapping[Any, str]) -> None:
             speakers: dict[Any, str] = {tags[k]: names[k] for k in names if k in tags}
             row[column] = [
                 {
-                    role_key: speakers.get(turn.get(speaker_key), turn.get(speaker_key)),
+                    role_key: _renamed(speakers, turn.get(speaker_key)),
                     content_key: turn.get(text_key),
                 }
                 if isinstance(turn, dict)
                 else turn
                 for turn in turns
             ]
+
+
+def _renamed(names: Mapping[Any, str], speaker: Any) -> Any:
+    """A speaker's name as ``names`` maps it; a speaker that is not text stays as it is
+    (and is then reported as a bad role)."""
+    return names.get(speaker, speaker) if isinstance(speaker, str) else speaker
 
 
 def _warn_answers_past_window(
@@ -518,14 +572,11 @@ def check_rows(
     task = TASKS[config.task]
     report = DatasetReport()
     out = _Collector(report, max_errors)
-    max_tokens = config.training.max_seq_length
-    count_tokens: Callable[[str], int] | None = None
+    count_tokens: Callable[[str], tuple[int, bool]] | None = None
+    limit: int | None = None
     if tokenizer is not None:
-
-        def count_tokens(text: str) -> int:
-            return len(tokenizer(text, add_special_tokens=True)["input_ids"])
-
-    limit = max_tokens if isinstance(max_tokens, int) else None
+        limit = length_limit(config, tokenizer)
+        count_tokens = token_counter(tokenizer, limit)
 
     def read_and_check(
         source: str, split: str, known: DataFormat | None
@@ -549,8 +600,12 @@ def check_rows(
 
     train, data_format = read_and_check(config.dataset, config.dataset_split, None)
     if task.kind == "span" and tokenizer is not None and data_format and report.ok:
-        window = limit or auto_max_length(
-            report.longest_tokens or 32, getattr(tokenizer, "model_max_length", None)
+        window = (
+            config.training.max_seq_length
+            if isinstance(config.training.max_seq_length, int)
+            else auto_max_length(
+                report.longest_tokens or 32, getattr(tokenizer, "model_max_length", None)
+            )
         )
         _warn_answers_past_window(train, data_format, task, tokenizer, window, report)
     report.rows = len(train.rows)
@@ -582,8 +637,9 @@ def check_dataset(
 ) -> DatasetReport:
     """Check the training (and eval) data of ``config`` without loading any model weights.
 
-    With a ``tokenizer`` and a numeric ``training.max_seq_length``, rows longer than that
-    are counted in a warning.
+    With a ``tokenizer``, rows longer than ``training.max_seq_length`` (for "auto", the
+    longest auto can choose) are counted exactly in a warning; no text is tokenized past
+    what shows it is too long (``token_counter``).
     """
     report, _train, _evaluation = check_rows(config, tokenizer=tokenizer, max_errors=max_errors)
     return report

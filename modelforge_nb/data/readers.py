@@ -35,6 +35,27 @@ class RawRows:
         self.lines.append(line)
 
 
+class _JsonProblem(ValueError):
+    """Text that is not JSON this reader can take, with the 1-based line and column."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        self.message, self.line, self.column = message, line, column
+        super().__init__(message)
+
+
+def _parse(text: str) -> Any:
+    """``json.loads``, with every way it can fail as ``_JsonProblem``: bad syntax, nesting
+    deeper than Python can follow, an integer too long to convert."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _JsonProblem(error.msg, error.lineno, error.colno) from None
+    except RecursionError:
+        raise _JsonProblem("nested too deeply (thousands of levels)") from None
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise _JsonProblem(str(error).split(";")[0]) from None
+
+
 def _decode(path: Path, out: RawRows) -> str | None:
     data = path.read_bytes()
     try:
@@ -56,16 +77,22 @@ def _decode(path: Path, out: RawRows) -> str | None:
 def _whole_json(text: str) -> Any:
     """The file as one JSON document when it is one (an array or a pretty-printed object
     saved under a ``.jsonl`` name), else None."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in _lines(text) if line.strip()), "")
     try:
-        if isinstance(json.loads(first), dict):
+        if isinstance(_parse(first), dict):
             return None  # the first line is an object of its own: JSON Lines
-    except json.JSONDecodeError:
+    except _JsonProblem:
         pass
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return _parse(text)
+    except _JsonProblem:
         return None
+
+
+def _lines(text: str) -> list[str]:
+    """JSON Lines' lines: split at "\n" only (with a "\r" before it dropped). JSON text
+    may hold U+2028, U+0085 and other characters ``str.splitlines`` breaks at, raw."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def _read_jsonl(path: Path, out: RawRows) -> None:
@@ -76,16 +103,16 @@ def _read_jsonl(path: Path, out: RawRows) -> None:
     if isinstance(whole, list | dict):
         _add_json_rows(path, whole, out)
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
+            value = _parse(line)
+        except _JsonProblem as error:
             out.issues.append(
                 DatasetIssue(
                     "dataset.unreadable_line",
-                    f"is not valid JSON at character {error.colno}: {error.msg}.",
+                    f"is not valid JSON at character {error.column}: {error.message}.",
                     str(path),
                     number,
                     hint="Each line must be one JSON object.",
@@ -111,17 +138,17 @@ def _read_json(path: Path, out: RawRows) -> None:
     if text is None:
         return
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
+        value = _parse(text)
+    except _JsonProblem as error:
         if text.lstrip().startswith("{") and "\n{" in text:
             _read_jsonl(path, out)
             return
         out.issues.append(
             DatasetIssue(
                 "dataset.unreadable_line",
-                f"is not valid JSON at character {error.colno}: {error.msg}.",
+                f"is not valid JSON at character {error.column}: {error.message}.",
                 str(path),
-                error.lineno,
+                error.line,
                 hint="Fix the JSON, or write one object per line as .jsonl.",
             )
         )
@@ -165,6 +192,19 @@ def _add_json_rows(path: Path, value: Any, out: RawRows) -> None:
     elif isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
         value = lists[0] if len(lists) == 1 else [value]
+    if not isinstance(value, list):
+        out.issues.append(
+            DatasetIssue(
+                "dataset.not_rows",
+                f"holds a single JSON {'null' if value is None else type(value).__name__}, "
+                "not rows.",
+                str(path),
+                1,
+                hint='Write a list of objects, [{"column": "value"}, ...], or one object '
+                "per line as .jsonl.",
+            )
+        )
+        return
     out.unit = "row"
     for number, row in enumerate(value, start=1):
         if isinstance(row, dict):
@@ -187,6 +227,20 @@ def _read_csv(path: Path, out: RawRows) -> None:
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
+        header = reader.fieldnames or []
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.csv_header",
+                    f"has the column {', '.join(repr(n) for n in repeated)} more than once in "
+                    "its header, so one would silently replace the other.",
+                    str(path),
+                    1,
+                    hint="Give each column its own name.",
+                )
+            )
+            return
         for row in reader:
             line = reader.line_num
             if None in row or any(v is None for v in row.values()):
@@ -305,6 +359,17 @@ def read_rows(source: str, *, split: str = "train", subset: str | None = None) -
             out.files.append(str(file))
         return out
     if path.is_absolute() or path.exists():
+        if path.exists() and not path.is_file():
+            out.issues.append(
+                DatasetIssue(
+                    "dataset.not_a_file",
+                    "is not a regular file (a pipe, a device or a socket), so it cannot be "
+                    "read as data.",
+                    source,
+                    hint="Save the data to a file and give its path.",
+                )
+            )
+            return out
         if not path.exists():
             out.issues.append(
                 DatasetIssue(

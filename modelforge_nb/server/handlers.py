@@ -34,7 +34,9 @@ def run_summary(
     folder = Path(summary["run_dir"])
     # 32 KiB of log lines hold the last 50 losses: a listing of hundreds of runs stays cheap.
     tail = read_tail_events(folder, 32 * 1024) if events is None else events
-    losses = [e["loss"] for e in tail if e.get("type") == "log" and "loss" in e]
+    losses = [
+        e["loss"] for e in tail if e.get("type") == "log" and isinstance(e.get("loss"), int | float)
+    ]
     total, step = summary.get("total_steps"), summary.get("step") or 0
     shown = {k: v for k, v in summary.items() if k not in {"run_dir", "metrics"}}
     return {**shown, "progress": (step / total) if total else None, "loss_tail": losses[-50:]}
@@ -46,7 +48,11 @@ def run_detail(run: Run) -> dict[str, Any]:
     detail = run_summary(run.summary(), events)
     detail["history"] = [e for e in events if e.get("type") in {"log", "eval"}][-_TAIL:]
     detail["metrics"] = run.metrics
-    detail["config"] = run.config.to_dict()
+    try:
+        detail["config"] = run.config.to_dict()
+    except RunError as error:  # a damaged run is shown with what is wrong, not a 500
+        detail["config"] = None
+        detail["error"] = str(error)
     return detail
 
 
@@ -89,7 +95,13 @@ class ModelForgeHandler(APIHandler):
 
         found: Run | RunError = await _off_loop(lookup)
         if isinstance(found, RunError):
-            self.fail(400 if found.code == "run.bad_id" else 404, found.code, str(found))
+            # Said without the server's folders: a browser has no business knowing them.
+            message = (
+                f"There is no run {run_id!r}."
+                if found.code == "run.unknown"
+                else f"{run_id[:80]!r} is not a run id."
+            )
+            self.fail(400 if found.code == "run.bad_id" else 404, found.code, message)
             return None
         return found
 
@@ -118,7 +130,7 @@ class StopHandler(ModelForgeHandler):
         body = self.request.body or b"{}"
         try:
             options = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, too long a number
             self.fail(
                 400, "request.bad_json", "The request body is not valid JSON; send {} or nothing."
             )

@@ -98,6 +98,9 @@ def common_arguments(
         "seed": training.seed,
         "logging_steps": training.logging_steps,
         "logging_first_step": True,
+        # Log a NaN or infinite loss as it is (the default shows the mean of earlier
+        # losses instead), so the run can end failed at once rather than train on.
+        "logging_nan_inf_filter": False,
         "eval_strategy": eval_strategy,
         "eval_steps": training.eval_steps,
         "save_strategy": "steps",

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from modelforge_nb.errors import ModelForgeError
 from modelforge_nb.rundir import COMPLETE_MARKER, STOP_REQUEST, append_event
 
 
@@ -43,7 +45,13 @@ class EventCallback(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if not state.is_world_process_zero or not logs:
             return
-        values: dict[str, Any] = {k: v for k, v in logs.items() if isinstance(v, int | float)}
+        # NaN and infinity as text: JSON has no such numbers, and a browser's parser
+        # refuses the whole file over one of them.
+        values: dict[str, Any] = {
+            k: v if math.isfinite(v) else str(v)
+            for k, v in logs.items()
+            if isinstance(v, int | float)
+        }
         values.update(step=state.global_step, epoch=state.epoch)
         if any(k.startswith("eval_") for k in values):
             append_event(self.run_dir, "eval", **values)
@@ -109,3 +117,55 @@ class StopCallback(TrainerCallback):  # type: ignore[misc]
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
+
+
+class NonFiniteError(ModelForgeError):
+    """Training produced a NaN or infinite loss or gradient norm."""
+
+
+def non_finite_error(what: str, value: float, step: int, causes: str) -> NonFiniteError:
+    if step <= 1:  # before any update: the inputs, not the training, hold the NaN
+        causes = f"NaN or infinite values in the base model's weights; {causes}"
+        after = "Check the model (it gives NaN before training changes anything)."
+    else:
+        after = f"Resume only from a checkpoint before step {step}."
+    return NonFiniteError(
+        "train.non_finite",
+        f"The {what} became {value} at step {step}, so the weights are no longer numbers; "
+        "the run was ended rather than saved.",
+        hint=f"Likely causes: {causes}. {after}",
+    )
+
+
+class FiniteCallback(TrainerCallback):  # type: ignore[misc]
+    """Ends the run ``failed`` when the loss or the gradient norm stops being finite.
+
+    Under fp16 the gradient scaler skips a step whose gradients overflow and lowers its
+    scale, so a few non-finite gradient norms in a row are normal there; more than
+    ``fp16_skips`` are not.
+    """
+
+    def __init__(self, causes: str, *, fp16: bool, fp16_skips: int = 5) -> None:
+        self.causes = causes
+        self.allowed = fp16_skips if fp16 else 0
+        self.skipped = 0
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        logs = logs or {}
+        loss = logs.get("loss")
+        if isinstance(loss, int | float) and not math.isfinite(loss):
+            raise non_finite_error("training loss", loss, state.global_step, self.causes)
+        norm = logs.get("grad_norm")
+        if isinstance(norm, int | float) and not math.isfinite(norm):
+            self.skipped += 1
+            if self.skipped > self.allowed:
+                raise non_finite_error("gradient norm", norm, state.global_step, self.causes)
+        elif norm is not None:
+            self.skipped = 0

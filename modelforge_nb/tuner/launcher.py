@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.errors import RunError
 
 
 def worker_command(
@@ -76,16 +77,23 @@ def start_worker(
     """Start the worker for ``run_dir``; return its pid. A thread reaps it when it exits."""
     config = FinetuneConfig.model_validate(rundir.read_json(run_dir / "config.json"))
     command = worker_command(run_dir, num_processes=num_processes, resume=resume, probe=probe)
-    with (run_dir / "worker.log").open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=run_dir,
-            env=worker_environment(config),
-            start_new_session=True,
-        )
+    try:
+        with (run_dir / "worker.log").open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=run_dir,
+                env=worker_environment(config),
+                start_new_session=True,
+            )
+    except OSError as error:
+        reason = f"The worker process could not be started: {error.strerror or error}."
+        _record_failed(run_dir, reason)
+        raise RunError(
+            "run.launch_failed", reason, field="run", hint="Fix the cause, then resume the run."
+        ) from None
     import psutil
 
     try:
@@ -111,30 +119,32 @@ def start_worker(
     return process.pid
 
 
+def _record_failed(run_dir: Path, reason: str, **extra: Any) -> None:
+    """Record the run as failed: the folder first (the record), then the index."""
+    status = {
+        **rundir.read_json(run_dir / "status.json"),
+        "status": "failed",
+        "error": reason,
+        "ended_at": time.time(),
+        **extra,
+    }
+    rundir.write_json_atomic(run_dir / "status.json", status)
+    identity = rundir.read_json(run_dir / "run.json")
+    if identity.get("registry") and identity.get("id"):
+        from modelforge_nb.registry import update_index
+
+        update_index(identity["registry"], identity["id"], status="failed", error=reason)
+
+
 def reconcile(run_dir: Path) -> bool:
     """If the run's worker is gone but its status still says queued/running, record it as
     failed (folder first, then the index) and remove its half-written files. Idempotent;
     returns whether it changed anything."""
-    status, gone = rundir.read_status(run_dir)
+    _status, gone = rundir.read_status(run_dir)
     if not gone:
         return False
     removed = rundir.remove_partial_outputs(run_dir)
-    status = {
-        **status,
-        "status": "failed",
-        "error": rundir.DEAD_WORKER,
-        "ended_at": time.time(),
-        "removed_partial": removed,
-    }
-    rundir.write_json_atomic(run_dir / "status.json", status)
-    identity = rundir.read_json(run_dir / "run.json")
-    if identity.get("registry"):
-        from modelforge_nb.registry import Registry
-
-        # The folder above is the record; an index that cannot be written is caught up later.
-        with contextlib.suppress(sqlite3.Error, OSError):
-            registry = Registry(identity["registry"])
-            registry.update(identity["id"], status="failed", error=rundir.DEAD_WORKER)
+    _record_failed(run_dir, gone, removed_partial=removed)
     return True
 
 

@@ -9,11 +9,12 @@ reason, the traceback in ``worker.log`` and half-written files removed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -25,9 +26,12 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
 from modelforge_nb.data.checks import max_length_for
-from modelforge_nb.registry import Registry
+from modelforge_nb.errors import ModelForgeError
+from modelforge_nb.registry import update_index
 from modelforge_nb.rundir import (
     HEARTBEAT_SECONDS,
+    RESERVE_BYTES,
+    RESERVE_FILE,
     append_event,
     beat,
     last_complete_checkpoint,
@@ -57,14 +61,12 @@ class RunState:
         self.run_dir = run_dir
         identity = read_json(run_dir / "run.json")
         self.run_id = identity["id"]
-        self.registry_path = identity["registry"]
+        self.registry_path = identity.get("registry")
         self._last_index = 0.0
 
-    def _index(self, **columns: Any) -> None:
-        try:
-            Registry(self.registry_path).update(self.run_id, **columns)
-        except (sqlite3.Error, OSError) as error:
-            log.warning("The run index was not updated (%s); the run folder is.", error)
+    def _index(self, columns: dict[str, Any], *, timeout: float = 2.0) -> None:
+        if self.registry_path:
+            update_index(self.registry_path, self.run_id, timeout=timeout, **columns)
 
     def set(self, status: str, **fields: Any) -> None:
         current = read_json(self.run_dir / "status.json")
@@ -76,31 +78,38 @@ class RunState:
         }
         if status == "completed":
             columns["metrics"] = read_json(self.run_dir / "metrics.json")
-        self._index(status=status, **columns)
+        self._index({"status": status, **columns})
 
     def progress(self, event: dict[str, Any]) -> None:
         """Record progress in status.json; index it at most once a second."""
         step, total, loss = event.get("step"), event.get("total_steps"), event.get("loss")
         current = read_json(self.run_dir / "status.json")
         current.update(step=step, total_steps=total, updated_at=time.time())
-        if loss is not None:
+        if isinstance(loss, int | float):  # a "nan" logged as text is not a last loss
             current["last_loss"] = loss
         write_json_atomic(self.run_dir / "status.json", current)
         now = time.monotonic()
         if now - self._last_index >= 1.0:
             self._last_index = now
             self._index(
-                step=step,
-                total_steps=total,
-                last_loss=current.get("last_loss"),
-                updated_at=current["updated_at"],
+                {
+                    "step": step,
+                    "total_steps": total,
+                    "last_loss": current.get("last_loss"),
+                    "updated_at": current["updated_at"],
+                },
+                timeout=0.1,  # progress: skip a beat rather than hold a training step up
             )
 
 
 def _heartbeat(run_dir: Path, done: threading.Event) -> None:
-    beat(run_dir)
-    while not done.wait(HEARTBEAT_SECONDS):
-        beat(run_dir)
+    while True:
+        try:
+            beat(run_dir)
+        except OSError as error:  # a full disk: the run's own failure will say so
+            log.warning("Heartbeat not written: %s", error)
+        if done.wait(HEARTBEAT_SECONDS):
+            return
 
 
 _OOM_HINT = (
@@ -111,8 +120,6 @@ _OOM_HINT = (
 
 
 def _one_line(error: BaseException) -> str:
-    from modelforge_nb.errors import ModelForgeError
-
     if isinstance(error, ModelForgeError):
         text = " ".join(str(error).split()) or error.code
     elif isinstance(error, KeyboardInterrupt):
@@ -123,6 +130,62 @@ def _one_line(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}".splitlines()[0]
     return text[:500]
+
+
+def _disk_full(error: BaseException, run_dir: Path) -> ModelForgeError | None:
+    """A ``disk.full`` error when ``error`` came from a full disk: ENOSPC anywhere in its
+    chain, or (for libraries that lose the errno, like safetensors' and torch's writers)
+    a disk with less than a megabyte free under the run folder."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    by_errno = any(getattr(e, "errno", None) == errno.ENOSPC for e in chain)
+    by_text = any("no space left" in str(e).lower() for e in chain)
+    try:
+        usage = shutil.disk_usage(run_dir)
+    except OSError:
+        return None
+    if not (by_errno or by_text or usage.free < 1 << 20):
+        return None
+    checkpoint = last_complete_checkpoint(run_dir)
+    then = (
+        f"then resume: it continues from {checkpoint.name}."
+        if checkpoint
+        else "then resume the run (no checkpoint was complete, so it starts over)."
+    )
+    return ModelForgeError(
+        "disk.full",
+        f"The disk holding {run_dir} is full ({usage.free:,} bytes free of {usage.total:,}).",
+        field="output_root",
+        hint=f"Free space there (or set output_root to a folder on a bigger disk), {then}",
+    )
+
+
+class _Reserve:
+    """A little disk space held while training and given back on failure, so that the
+    failure can still be written down when the disk has filled up."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / RESERVE_FILE
+        try:
+            self.path.write_bytes(b"\0" * RESERVE_BYTES)
+        except OSError:
+            self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _attempt(what: str, action: Any, *args: Any, **kwargs: Any) -> bool:
+    """Run one bookkeeping write; log (never raise) when it fails."""
+    try:
+        action(*args, **kwargs)
+    except Exception as error:  # recording an outcome must not change it
+        log.warning("Could not %s: %s", what, error)
+        return False
+    return True
 
 
 def _data_hash(sources: list[str | None]) -> str:
@@ -179,6 +242,30 @@ def _load_model(
     return model
 
 
+def _divergence_causes(config: FinetuneConfig, precision: str) -> str:
+    causes = [f"a learning rate too high (training.learning_rate: {config.training.learning_rate})"]
+    if config.adapter != "full":
+        scale = config.lora.alpha / config.lora.r
+        causes.append(f"a large LoRA scale (lora.alpha / lora.r = {scale:g})")
+    if precision == "fp16":
+        causes.append("fp16 overflow (try training.precision: bf16, or fp32)")
+    return ", ".join(causes)
+
+
+def _check_weights_finite(model: Any, config: FinetuneConfig, precision: str, step: int) -> None:
+    """Refuse to save trained weights that hold NaN or infinity (a run is never
+    ``completed`` with them), whatever the logged losses said."""
+    import torch
+
+    from modelforge_nb.tuner.callbacks import non_finite_error
+
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and not bool(torch.isfinite(parameter).all()):
+            raise non_finite_error(
+                f"trained weight {name}", float("nan"), step, _divergence_causes(config, precision)
+            )
+
+
 def train(
     config: FinetuneConfig,
     run_dir: Path,
@@ -193,7 +280,7 @@ def train(
     from modelforge_nb.data import build_examples, load_dataset_for, prompt_format_for
     from modelforge_nb.embedded import resolve_model
     from modelforge_nb.hardware import detect_hardware, resolve_precision
-    from modelforge_nb.tuner.callbacks import EventCallback, StopCallback
+    from modelforge_nb.tuner.callbacks import EventCallback, FiniteCallback, StopCallback
     from modelforge_nb.tuner.evaluation import evaluate
     from modelforge_nb.tuner.probe import probe_measure, probe_setup
     from modelforge_nb.tuner.recipes import Job, build_trainer
@@ -243,7 +330,12 @@ def train(
         )
     model = _load_model(task, model_path, config, precision, on_gpu)
     stop = StopCallback(run_dir, flag)
-    callbacks = [EventCallback(run_dir, on_progress=state.progress if state else None), stop]
+    finite = FiniteCallback(_divergence_causes(config, precision), fp16=precision == "fp16")
+    callbacks = [
+        EventCallback(run_dir, on_progress=state.progress if state else None),
+        finite,
+        stop,
+    ]
     trainer = build_trainer(
         Job(
             config=config,
@@ -268,6 +360,7 @@ def train(
         return Outcome(stopped=False, metrics=probe_measure(run_dir, on_gpu, started))
     if stop.stopped:
         return Outcome(stopped=True)
+    _check_weights_finite(trainer.model, config, precision, trainer.state.global_step)
     from modelforge_nb.tuner.effective import peak_memory_bytes
 
     metrics: dict[str, Any] = {
@@ -318,6 +411,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     state = RunState(run_dir) if main_process else None
+    reserve = _Reserve(run_dir) if main_process else None
     done = threading.Event()
     if main_process:
         threading.Thread(target=_heartbeat, args=(run_dir, done), daemon=True).start()
@@ -327,23 +421,63 @@ def main(argv: list[str]) -> int:
         if state is not None:
             state.set("running", started_at=started, error=None)
         outcome = train(config, run_dir, resume=resume, flag=flag, state=state, probe=probe)
-        if state is not None:
-            status = "stopped" if outcome.stopped else "completed"
-            if not outcome.stopped:
-                outcome.metrics["runtime_s"] = round(time.time() - started, 2)
-                write_json_atomic(run_dir / "metrics.json", outcome.metrics)
-            append_event(run_dir, "end", status=status, metrics=outcome.metrics)
-            state.set(status, ended_at=time.time())
-        log.info("Run ended.")
-        return 0
     except BaseException as error:  # every failure must end as a recorded 'failed' run
-        traceback.print_exc()
-        sys.stdout.flush()
-        if state is not None:
-            reason = _one_line(error)
-            removed = remove_partial_outputs(run_dir)
-            append_event(run_dir, "end", status="failed", error=reason)
-            state.set("failed", error=reason, ended_at=time.time(), removed_partial=removed)
-        return 1
-    finally:
+        _record_failure(run_dir, state, reserve, error)
         done.set()
+        return 1
+    # The outcome is decided: what follows only records it, and a failure to record (a
+    # full disk, a locked index) is logged, never turned into a different outcome.
+    if state is not None:
+        _record_outcome(run_dir, state, reserve, outcome, started)
+    log.info("Run ended.")
+    done.set()
+    return 0
+
+
+def _record_outcome(
+    run_dir: Path, state: RunState, reserve: _Reserve | None, outcome: Outcome, started: float
+) -> None:
+    status = "stopped" if outcome.stopped else "completed"
+    if reserve is not None:
+        reserve.release()
+    if not outcome.stopped:
+        outcome.metrics["runtime_s"] = round(time.time() - started, 2)
+        _attempt("write metrics.json", write_json_atomic, run_dir / "metrics.json", outcome.metrics)
+    _attempt(
+        "append the end event", append_event, run_dir, "end", status=status, metrics=outcome.metrics
+    )
+    _attempt("write the status", state.set, status, ended_at=time.time())
+
+
+def _record_failure(
+    run_dir: Path, state: RunState | None, reserve: _Reserve | None, error: BaseException
+) -> None:
+    full = _disk_full(error, run_dir) if state is not None else None
+    if reserve is not None:
+        reserve.release()
+    _attempt("write the traceback", traceback.print_exception, error, file=sys.stdout)
+    _attempt("flush the log", sys.stdout.flush)
+    if state is None:
+        return
+    cause = full or error
+    reason = _one_line(cause)
+    code = cause.code if isinstance(cause, ModelForgeError) else None
+    removed = remove_partial_outputs(run_dir)
+    _attempt(
+        "append the end event",
+        append_event,
+        run_dir,
+        "end",
+        status="failed",
+        error=reason,
+        error_code=code,
+    )
+    _attempt(
+        "write the status",
+        state.set,
+        "failed",
+        error=reason,
+        error_code=code,
+        ended_at=time.time(),
+        removed_partial=removed,
+    )

@@ -7,6 +7,7 @@ the tests share one reading of the event log.
 from __future__ import annotations
 
 import html
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,16 @@ QUALITY_METRICS = frozenset(
 )
 #: The final metrics the dashboard shows: quality, and how the run went.
 SHOWN_METRICS = QUALITY_METRICS | {"eval_mean_token_accuracy", "global_step", "runtime_s"}
+
+
+def _finite(value: Any) -> float | None:
+    """A logged number to plot; None for a missing value and for "nan" or "inf" (logged
+    as text when training diverges: the run's error says so, the plot skips them)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass
@@ -62,20 +73,20 @@ class RunCurves:
             if kind == "log":
                 self.step = max(self.step, step)
                 self.total_steps = event.get("total_steps") or self.total_steps
-                if event.get("loss") is not None:
-                    self._keep(self.loss, "loss", (step, float(event["loss"])))
-                if event.get("learning_rate") is not None:
-                    point = (step, float(event["learning_rate"]))
-                    self._keep(self.learning_rate, "learning_rate", point)
-                if event.get("tokens_per_second"):
-                    point = (step, float(event["tokens_per_second"]))
-                    self._keep(self.tokens_per_second, "tokens_per_second", point)
+                loss, rate = _finite(event.get("loss")), _finite(event.get("learning_rate"))
+                speed = _finite(event.get("tokens_per_second"))
+                if loss is not None:
+                    self._keep(self.loss, "loss", (step, loss))
+                if rate is not None:
+                    self._keep(self.learning_rate, "learning_rate", (step, rate))
+                if speed:
+                    self._keep(self.tokens_per_second, "tokens_per_second", (step, speed))
                 stamp = float(event.get("time", time.time()))
                 if self._first is None or step < self._first[1]:
                     self._first = (stamp, step)
                 self._last_time = stamp
                 self.status = "running"
-            elif kind == "eval" and event.get("eval_loss") is not None:
+            elif kind == "eval" and _finite(event.get("eval_loss")) is not None:
                 self._keep(self.eval_loss, "eval_loss", (step, float(event["eval_loss"])))
             elif kind == "start":
                 self.status = "running"

@@ -253,6 +253,43 @@ def test_push_failure_message_never_shows_the_token(trained: dict[str, Run], onl
     assert bad.value.field == "repo_id"
 
 
+def _everything_a_traceback_shows(error: BaseException) -> str:
+    """IPython's verbose traceback (``%xmode Verbose``) and the repr of every local of every
+    frame of the error and of the errors chained to it, below the caller's own frame (which
+    holds whatever the caller wrote)."""
+    from IPython.core.ultratb import VerboseTB
+
+    below = error.__traceback__.tb_next if error.__traceback__ else None
+    shown = [VerboseTB(theme_name="nocolor").text(type(error), error, below)]
+    current: BaseException | None = error
+    while current is not None:
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename != __file__:
+                shown += [f"{name}={value!r}" for name, value in tb.tb_frame.f_locals.items()]
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_issue_the_token_is_in_no_frame_of_a_failed_push(
+    trained: dict[str, Run], online: None, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    from modelforge_nb.errors import ModelForgeError
+
+    token: str | None = TOKEN
+    if given == "environment":
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        token = None
+    for repo, endpoint in (("someone/x", "http://127.0.0.1:9"), ("not a repo", None)):
+        with pytest.raises(ModelForgeError) as caught:
+            push_to_hub(trained["sft"], repo, token=token, endpoint=endpoint, progress=None)
+        shown = _everything_a_traceback_shows(caught.value)
+        assert ("push_to_hub" in shown and "HubToken('***')" in shown) or repo == "not a repo"
+        assert TOKEN not in shown
+
+
 def test_a_full_fine_tune_compares_against_the_model_it_started_from(
     trained: dict[str, Run], tiny_data: dict[str, Path]
 ) -> None:

@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -154,6 +155,11 @@ def test_stop_a_live_run(server: Server, runs: dict[str, Run]) -> None:
         ("POST", "/modelforge/api/runs/no-such-run/stop", b"{}", 404, "run.unknown"),
         ("POST", "/modelforge/api/runs/{done}/stop", b"{not json", 400, "request.bad_json"),
         ("POST", "/modelforge/api/runs/{done}/stop", b'{"force": 1}', 400, "request.bad_body"),
+        ("POST", "/modelforge/api/runs/{done}/stop", b"[" * 100_000, 400, "request.bad_json"),
+        ("POST", "/modelforge/api/runs/{done}/stop", b"9" * 10_000, 400, "request.bad_json"),
+        ("POST", "/modelforge/api/runs/{done}/stop", b"\xff\xfe", 400, "request.bad_json"),
+        ("GET", "/modelforge/api/runs/{done}%0a", None, 400, "run.bad_id"),
+        ("GET", "/modelforge/api/runs/run%0a", None, 400, "run.bad_id"),
     ],
 )
 def test_audit_10_15_bad_input_gets_one_json_error_shape(
@@ -169,6 +175,36 @@ def test_audit_10_15_bad_input_gets_one_json_error_shape(
     assert status == expected
     assert set(reply) == {"error"} and set(reply["error"]) == {"code", "message"}
     assert reply["error"]["code"] == code and reply["error"]["message"]
+    assert str(runs["done"].output_dir.parent.parent) not in reply["error"]["message"]
+
+
+def test_issue_a_damaged_run_folder_is_listed_as_damaged_not_a_500(
+    server: Server, runs: dict[str, Run], home: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    from modelforge_nb.config import FinetuneConfig
+    from modelforge_nb.runs import Workspace
+
+    workspace = Workspace(home)
+    broken = workspace.create_run(
+        FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]))
+    )
+    (broken.output_dir / "config.json").write_text("{not json", encoding="utf-8")
+    emptied = workspace.create_run(
+        FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"]))
+    )
+    (emptied.output_dir / "run.json").write_text("", encoding="utf-8")
+    status, body = server.call("GET", "/modelforge/api/runs")
+    assert status == 200
+    listed = {r["id"]: r for r in body["runs"]}
+    assert listed[broken.id]["status"] == "damaged"
+    assert "config.json is empty or not JSON" in listed[broken.id]["error"]
+    assert listed[emptied.id]["status"] == "damaged"
+    assert "run.json" in listed[emptied.id]["error"]
+    assert listed[runs["done"].id]["status"] == "completed"  # the others as usual
+    status, detail = server.call("GET", f"/modelforge/api/runs/{broken.id}")
+    assert status == 200 and detail["status"] == "damaged" and detail["config"] is None
+    shutil.rmtree(broken.output_dir)
+    shutil.rmtree(emptied.output_dir)
 
 
 def test_a_post_without_xsrf_is_refused(server: Server, runs: dict[str, Run]) -> None:
