@@ -29,9 +29,10 @@ if TYPE_CHECKING:
     from modelforge_nb.export import merge
     from modelforge_nb.hardware import detect_hardware, hardware_profile
     from modelforge_nb.hub import push_to_hub
+    from modelforge_nb.job import export_job
     from modelforge_nb.plan import preflight, preview
     from modelforge_nb.plan.recommend import recommend
-    from modelforge_nb.runs import Run, Workspace, finetune, get_run, list_runs
+    from modelforge_nb.runs import Run, Workspace, attach, finetune, get_run, list_runs
     from modelforge_nb.widgets.curves import loss_svg
 
 _LAZY: dict[str, str] = {
@@ -52,6 +53,8 @@ _LAZY: dict[str, str] = {
     "recommend": "modelforge_nb.plan",
     "Run": "modelforge_nb.runs",
     "Workspace": "modelforge_nb.runs",
+    "attach": "modelforge_nb.runs",
+    "export_job": "modelforge_nb.job",
     "finetune": "modelforge_nb.runs",
     "get_run": "modelforge_nb.runs",
     "list_runs": "modelforge_nb.runs",
@@ -77,10 +80,12 @@ __all__ = [
     "RunError",
     "Workspace",
     "__version__",
+    "attach",
     "check_dataset",
     "config_schema",
     "detect_environment",
     "detect_hardware",
+    "export_job",
     "finetune",
     "generate",
     "get_run",

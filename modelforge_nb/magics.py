@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--merge", action="store_true", help="push the adapter merged into its base (a full model)"
     )
+    export = sub.add_parser(
+        "export",
+        help="write a job folder to train a run (or the YAML config in the cell body) on "
+        "a bigger machine with accelerate: launch.sh, Slurm, SkyPilot",
+    )
+    export.add_argument("run", nargs="?", help="run id or name; omit with a YAML cell body")
+    export.add_argument("--to", required=True, dest="folder", help="a new or empty folder")
+    export.add_argument(
+        "--target", help="hardware profile to plan for, e.g. 8xh100-80gb (default: this machine)"
+    )
+    attach = sub.add_parser("attach", help="adopt a run folder (or a job folder) trained elsewhere")
+    attach.add_argument("folder")
     panel = sub.add_parser("panel", help="the main panel (the default)")
     panel.add_argument("task", nargs="?", default="text-generation")
     panel.add_argument("--dataset", help="fill the form's dataset field")
@@ -95,6 +107,8 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
             "resume": self._resume,
             "chat": self._chat,
             "push": self._push,
+            "export": self._export,
+            "attach": self._attach,
         }
 
     @line_cell_magic  # type: ignore[untyped-decorator]
@@ -192,3 +206,21 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
 
         run = self.session.workspace.get_run(args.run)
         push_to_hub(run, args.repo, private=not args.public, merge=args.merge)
+
+    def _export(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from modelforge_nb.config.models import FinetuneConfig
+        from modelforge_nb.job import export_job
+
+        if cell and cell.strip():
+            source: Any = FinetuneConfig.from_yaml(cell, base_dir=Path.cwd())
+        elif args.run:
+            source = self.session.workspace.get_run(args.run)
+        else:
+            print("%modelforge export needs a run id, or a YAML config in the cell body.")
+            return None
+        folder = export_job(source, args.folder, target=args.target)
+        print(f"job written to {folder}: run `bash launch.sh` there (see its README.md)")
+
+    def _attach(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        run = self.session.workspace.attach(args.folder)
+        print(f"run {run.id}: {run.status} (attached from {run.output_dir})")

@@ -43,6 +43,10 @@ NEVER_STARTED = (
 RESERVE_FILE = ".disk-reserve.partial"
 RESERVE_BYTES = 256 * 1024
 
+#: A job folder (``mf.export_job``) names the run it trains into here; the run folder is
+#: ``runs/<run_id>/`` beside it.
+JOB_FILE = "job.json"
+
 #: Event types: start (versions, data hash, total steps), log (step, loss, learning rate,
 #: grad norm, tokens per second, GPU memory), eval (eval metrics), checkpoint (a complete
 #: checkpoint), end (final status and metrics).
@@ -181,7 +185,11 @@ def worker_alive(run_dir: Path, now: float | None = None) -> bool:
     """
     process = read_json(run_dir / PID_FILE)
     if not process:
-        return True  # not launched yet: ``read_status`` gives a queued run its grace period
+        # Launched elsewhere (a job folder's launch.sh): the heartbeat decides once there is
+        # one; before it, the run is not launched yet and ``read_status`` gives a queued run
+        # its grace period.
+        age = heartbeat_age(run_dir, now)
+        return age is None or age < HEARTBEAT_STALE_SECONDS
     if process.get("namespace") == process_namespace() and process.get("pid"):
         return _process_alive(int(process["pid"]), process.get("started"))
     age = heartbeat_age(run_dir, now)
@@ -219,6 +227,21 @@ def read_status(run_dir: Path, now: float | None = None) -> tuple[dict[str, Any]
         return status, None
     status = read_json(run_dir / "status.json")  # the worker may just have finished
     return status, DEAD_WORKER if status.get("status") in ACTIVE else None
+
+
+def job_run_folder(job: Path) -> Path:
+    """The run folder a job folder trains into."""
+    from modelforge_nb.errors import RunError
+
+    run_id = read_json(job / JOB_FILE).get("run_id")
+    if not isinstance(run_id, str) or "/" in run_id or run_id in {"", ".", ".."}:
+        raise RunError(
+            "job.not_a_job",
+            f"{job} is not a job folder ({JOB_FILE} is missing or unreadable).",
+            field="folder",
+            hint="Give a folder written by mf.export_job.",
+        )
+    return job / "runs" / run_id
 
 
 def damage(run_dir: Path) -> str | None:

@@ -49,6 +49,7 @@ __all__ = [
     "STOP_REQUEST",
     "Run",
     "Workspace",
+    "attach",
     "finetune",
     "get_run",
     "last_complete_checkpoint",
@@ -78,6 +79,21 @@ def new_run_id(config: FinetuneConfig) -> str:
     """A readable, unique, filesystem-safe id: name, time and a random suffix."""
     base = config.run_name or f"{_slug(Path(config.model).name)}-{config.method}"
     return f"{_slug(base)}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def run_identity(config: FinetuneConfig, run_dir: Path, **extra: Any) -> dict[str, Any]:
+    """A new run's ``run.json``: its id (the folder's name), name, what it trains, where."""
+    return {
+        "id": run_dir.name,
+        "name": config.run_name or run_dir.name,
+        "task": config.task,
+        "model": config.model,
+        "method": config.method,
+        "adapter": config.adapter,
+        "run_dir": str(run_dir),
+        "created_at": time.time(),
+        **extra,
+    }
 
 
 #: What a listing shows of a run: the index's columns but for its folder and final metrics.
@@ -253,6 +269,7 @@ class Run:
             )
         (self.output_dir / STOP_REQUEST).unlink(missing_ok=True)
         (self.output_dir / PID_FILE).unlink(missing_ok=True)
+        (self.output_dir / rundir.HEARTBEAT_FILE).unlink(missing_ok=True)  # the old worker's
         checkpoint = last_complete_checkpoint(self.output_dir)
         write_json_atomic(
             self.output_dir / "status.json",
@@ -393,17 +410,7 @@ class Workspace:
         for attempt in range(_ID_TRIES):
             run_id = new_run_id(config)
             run_dir = root / run_id
-            identity = {
-                "id": run_id,
-                "name": config.run_name or run_id,
-                "task": config.task,
-                "model": config.model,
-                "method": config.method,
-                "adapter": config.adapter,
-                "run_dir": str(run_dir),
-                "created_at": time.time(),
-                "registry": str(self.registry.path),
-            }
+            identity = run_identity(config, run_dir, registry=str(self.registry.path))
             try:
                 rundir.create(run_dir, identity, config.to_dict())
                 break
@@ -480,6 +487,35 @@ class Workspace:
                 found.append(_summary(row, row["metrics"], folder))
         return found
 
+    def attach(self, folder: str | Path) -> Run:
+        """Adopt a run folder trained elsewhere (copied back, or on a shared filesystem), or
+        the run of a job folder (``mf.export_job``): it is listed, shown, chatted with,
+        merged and pushed like a local run. The folder stays where it is."""
+        path = Path(folder).expanduser().resolve()
+        if (path / rundir.JOB_FILE).is_file():
+            path = rundir.job_run_folder(path)
+        if not (path / "run.json").is_file():
+            raise RunError(
+                "run.not_a_run_folder",
+                f"{path} is not a run folder (it has no run.json).",
+                field="folder",
+                hint="Give a folder under a job's runs/, or a run folder copied back whole.",
+            )
+        run = Run(path)
+        if run.damage:
+            raise RunError("run.damaged", f"Cannot attach {path}: {run.damage}", field="folder")
+        summary = run.summary()
+        self._index_add(
+            {
+                **read_json(path / "run.json"),
+                **{k: summary.get(k) for k in SUMMARY_FIELDS if k != "created_at"},
+                "id": run.id,
+                "run_dir": str(path),
+                "metrics": run.metrics or None,
+            }
+        )
+        return Run(path, self.registry)
+
     def get_run(self, run_id: str) -> Run:
         if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
             raise RunError(
@@ -509,6 +545,11 @@ def finetune(config: FinetuneConfig, *, wait: bool = False, home: str | Path | N
     Raises ``PreflightError`` (with ``.report``) when preflight finds a blocking problem.
     """
     return Workspace(home).finetune(config, wait=wait)
+
+
+def attach(folder: str | Path, *, home: str | Path | None = None) -> Run:
+    """Adopt a run folder (or a job folder's run) trained elsewhere; see ``Workspace.attach``."""
+    return Workspace(home).attach(folder)
 
 
 def list_runs(*, home: str | Path | None = None) -> list[Run]:

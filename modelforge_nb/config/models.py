@@ -178,11 +178,35 @@ class GenerationSettings(Section):
     repetition_penalty: float = Field(1.1, gt=0, le=5, description="Above 1 discourages repeats.")
 
 
+#: How several processes share the work (accelerate's engines, docs/scale-out.md).
+STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
+
+
 class DistributedSettings(Section):
-    """Several processes (GPUs) through accelerate."""
+    """Several processes (GPUs, machines) through accelerate."""
 
     num_processes: int = Field(
-        1, ge=1, le=64, description="Processes to launch; 1 runs the worker without a launcher."
+        1,
+        ge=1,
+        le=4096,
+        description="Processes in all (one per GPU, across every machine); 1 runs the worker "
+        "without a launcher.",
+    )
+    strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = Field(
+        "ddp",
+        description="ddp: a whole copy per GPU; fsdp: weights, gradients and optimizer sharded "
+        "(full shard); deepspeed-zero2: gradients and optimizer sharded; deepspeed-zero3: "
+        "everything sharded.",
+    )
+    num_machines: int = Field(1, ge=1, le=512, description="Machines (nodes) taking part.")
+    machine_rank: int = Field(
+        0, ge=0, le=511, description="This machine's number, from 0; set per machine."
+    )
+    main_process_ip: str | None = Field(
+        None, description="Address of machine 0, which the others reach (several machines)."
+    )
+    main_process_port: int = Field(
+        29500, ge=1, le=65535, description="Port on machine 0 for the rendezvous."
     )
 
 
@@ -434,6 +458,45 @@ def _data_format_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
     return problems
 
 
+def _distributed_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
+    spread = config.distributed
+    problems = []
+    if spread.machine_rank >= spread.num_machines:
+        problems.append(
+            (
+                "distributed.machine_rank",
+                f"is {spread.machine_rank}, but there are {spread.num_machines} machine(s).",
+                f"Use 0 to {spread.num_machines - 1}.",
+            )
+        )
+    if spread.num_machines > 1 and not spread.main_process_ip:
+        problems.append(
+            (
+                "distributed.main_process_ip",
+                f"is needed with {spread.num_machines} machines.",
+                "Give the address of machine 0 (Slurm and SkyPilot jobs set it for you).",
+            )
+        )
+    if spread.num_processes % spread.num_machines:
+        problems.append(
+            (
+                "distributed.num_processes",
+                f"{spread.num_processes} does not divide over {spread.num_machines} machines.",
+                "Give a multiple of num_machines (the same number of GPUs on each).",
+            )
+        )
+    if spread.strategy in {"fsdp", "deepspeed-zero3"} and config.adapter == "qlora":
+        problems.append(
+            (
+                "distributed.strategy",
+                f"{spread.strategy} cannot shard the 4/8-bit base QLoRA loads (its "
+                "weights are not stored in a floating-point type).",
+                "Use ddp or deepspeed-zero2 with qlora, or adapter: lora to shard the weights.",
+            )
+        )
+    return problems
+
+
 def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
     """Rules that involve several fields, checked after all of them are parsed."""
     task = TASKS[config.task]
@@ -513,6 +576,7 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
                 "Set it to answers.",
             )
         )
+    problems += _distributed_problems(config)
     quant = config.quantization
     if quant is not None and quant.compute_dtype != "auto" and training.precision != "auto":
         wanted = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}[training.precision]

@@ -7,6 +7,7 @@ field it concerns and what to do, plus the estimate behind the verdict.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +152,47 @@ def _check_precision(
 def _check_distributed(
     config: FinetuneConfig, hardware: HardwareInfo, report: PreflightReport
 ) -> None:
-    wanted = config.distributed.num_processes
+    spread = config.distributed
+    wanted = spread.num_processes // spread.num_machines  # on this machine
+    if spread.num_machines > 1:
+        report.problems.append(
+            PreflightIssue(
+                "distributed.several_machines",
+                f"A run on {spread.num_machines} machines is started on each of them, not "
+                "from this notebook.",
+                "distributed.num_machines",
+                "mf.export_job(config, folder) writes the job (launch.sh, Slurm, SkyPilot); "
+                "mf.attach(folder) brings the run back.",
+            )
+        )
+    if spread.strategy != "ddp" and spread.num_processes > 1 and not hardware.has_cuda:
+        report.problems.append(
+            PreflightIssue(
+                "distributed.needs_gpus",
+                f"{spread.strategy} shards across GPU processes; accelerate runs CPU "
+                "processes with DDP only, so this would silently train unsharded.",
+                "distributed.strategy",
+                "Use strategy: ddp on the CPU, or run on GPUs (mf.export_job makes a job "
+                "for a bigger machine).",
+            )
+        )
+    if spread.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        report.problems.append(
+            PreflightIssue(
+                "distributed.deepspeed_missing",
+                f"{spread.strategy} needs DeepSpeed, which is not installed.",
+                "distributed.strategy",
+                "pip install deepspeed (on a machine with CUDA), or use strategy: fsdp.",
+            )
+        )
     if hardware.has_cuda and wanted > len(hardware.gpus):
         report.problems.append(
             PreflightIssue(
                 "distributed.too_many",
-                f"num_processes is {wanted} but this machine has {len(hardware.gpus)} GPU(s).",
+                f"num_processes is {wanted} per machine but this machine has "
+                f"{len(hardware.gpus)} GPU(s).",
                 "distributed.num_processes",
-                f"Use at most {len(hardware.gpus)}.",
+                f"Use at most {len(hardware.gpus) * spread.num_machines}.",
             )
         )
     elif not hardware.has_cuda and wanted > hardware.cpu_count:

@@ -112,6 +112,12 @@ class Estimate:
     tokens_per_step: int = 0
     loss: str = "full"
     """How the loss is computed: ``fused`` (trl's chunked log-probs), ``full`` or ``none``."""
+    strategy: str = "ddp"
+    world_size: int = 1
+    """Processes the run is spread over; the terms are per process (per GPU)."""
+    gathered_bytes: int = 0
+    """Sharded strategies (fsdp, deepspeed-zero3): the whole blocks gathered for the layer
+    being computed and the next one, prefetched."""
 
     @property
     def peak_bytes(self) -> int:
@@ -127,6 +133,7 @@ class Estimate:
             + self.optimizer_bytes
             + self.activations_bytes
             + self.logits_bytes
+            + self.gathered_bytes
         )
 
     @property
@@ -157,11 +164,14 @@ class Estimate:
             "optimizer": self.optimizer_bytes,
             "activations": self.activations_bytes,
             "logits": self.logits_bytes,
+            **({"gathered": self.gathered_bytes} if self.gathered_bytes else {}),
             "overhead": self.overhead_bytes,
         }
 
     def summary(self) -> str:
         memory = "VRAM" if self.device == "cuda" else "RAM"
+        if self.world_size > 1:
+            memory += f" per process ({self.strategy} over {self.world_size})"
         parts = ", ".join(f"{name} {value / GB:.2f}" for name, value in self.terms().items())
         text = (
             f"peak {memory} about {self.peak_bytes / GB:.2f} GB ({parts}); "
@@ -277,6 +287,21 @@ def _logits(loss: str, shape: ModelShape, tokens: int, half: int, tile_copies: f
     return tokens * shape.vocab_size * (half + 4 * _FULL_LOSS_FP32_COPIES)
 
 
+#: What each strategy divides over the processes (ZeRO's stages; FSDP full-shard is stage 3).
+SHARDED_TERMS = {
+    "ddp": frozenset(),
+    "deepspeed-zero2": frozenset({"gradients", "optimizer"}),
+    "deepspeed-zero3": frozenset({"weights", "adapter", "gradients", "optimizer"}),
+    "fsdp": frozenset({"weights", "adapter", "gradients", "optimizer"}),
+}
+
+
+def _sharded(terms: dict[str, int], strategy: str, world: int) -> dict[str, int]:
+    """Each term as one process holds it: a sharded term divided over ``world``."""
+    shared = SHARDED_TERMS[strategy]
+    return {k: -(-v // world) if k in shared else v for k, v in terms.items()}
+
+
 def estimate_run(
     config: FinetuneConfig,
     shape: ModelShape,
@@ -320,10 +345,28 @@ def estimate_run(
     tokens = training.batch_size * seq * (2 if config.method == "dpo" else 1)
     loss = loss or loss_kind(config)
     checkpointing = training.gradient_checkpointing
+    spread = config.distributed
+    world = spread.num_processes if spread.num_processes > 1 else 1
+    gathered, whole_optimizer = 0, optimizer  # checkpoints hold every shard
+    if world > 1:
+        per_process = _sharded(
+            {
+                "weights": weights,
+                "adapter": adapter,
+                "gradients": gradients,
+                "optimizer": optimizer,
+            },
+            spread.strategy,
+            world,
+        )
+        if "weights" in SHARDED_TERMS[spread.strategy]:
+            gathered = 2 * (weights + adapter) // max(shape.num_layers, 1)
+        weights, adapter = per_process["weights"], per_process["adapter"]
+        gradients, optimizer = per_process["gradients"], per_process["optimizer"]
     if on_gpu:
         activations = _activations(shape, tokens, seq, checkpointing, half, _SAVED_PER_UNIT)
         logits = _logits(loss, shape, tokens, half, _FUSED_TILE_COPIES)
-        allocated = weights + adapter + gradients + optimizer + activations + logits
+        allocated = weights + adapter + gradients + optimizer + activations + logits + gathered
         overhead = int(_GPU_CONTEXT_BYTES + _GPU_ALLOCATOR_SLACK * allocated)
     else:
         activations = _activations(shape, tokens, seq, checkpointing, 4, _CPU_SAVED_PER_UNIT)
@@ -333,7 +376,7 @@ def estimate_run(
         checkpoint = params * half + params * _OPTIMIZER_BYTES[training.optimizer]
         final = params * half
     else:
-        checkpoint = trainable * 4 + optimizer
+        checkpoint = trainable * 4 + whole_optimizer
         final = trainable * 4
     return Estimate(
         device="cuda" if on_gpu else "cpu",
@@ -355,6 +398,9 @@ def estimate_run(
         tokens_per_second=_tokens_per_second(hardware, shape, config.adapter == "full"),
         tokens_per_step=tokens * training.grad_accum,
         loss=loss,
+        strategy=spread.strategy if world > 1 else "ddp",
+        world_size=world,
+        gathered_bytes=int(gathered),
     )
 
 

@@ -25,31 +25,45 @@ from modelforge_nb.errors import RunError
 
 
 def worker_command(
-    run_dir: Path, *, num_processes: int = 1, resume: bool = False, probe: bool = False
+    run_dir: Path,
+    *,
+    num_processes: int = 1,
+    resume: bool = False,
+    probe: bool = False,
+    config_file: Path | None = None,
+    port: int | None = None,
 ) -> list[str]:
+    """The worker's command line: the worker alone, or under ``accelerate launch`` with the
+    run's accelerate config file (``strategies.accelerate_config``) for several processes.
+    DDP there is accelerate's MULTI_GPU type, whose torchrun launcher also runs several CPU
+    processes (the trainer then uses gloo)."""
     flags = (["--resume"] if resume else []) + (["--probe"] if probe else [])
     tail = ["-m", "modelforge_nb.worker", str(run_dir), *flags]
-    if num_processes <= 1:
+    if num_processes <= 1 and config_file is None:
         return [sys.executable, *tail]
-    # --multi_gpu selects accelerate's torchrun launcher, which also runs several CPU
-    # processes (the trainer then uses gloo); --cpu alone would start a single process.
-    launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(num_processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(_free_port()),
-    ]
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]
+    if config_file is not None:
+        launch += ["--config_file", str(config_file)]
+    launch += ["--num_processes", str(num_processes), "--dynamo_backend", "no"]
+    launch += ["--main_process_port", str(port or _free_port())]
     return launch + tail
+
+
+def write_accelerate_config(run_dir: Path, config: FinetuneConfig) -> Path:
+    """The run's accelerate config file, for the strategy in ``config.distributed``."""
+    import yaml
+
+    from modelforge_nb.hardware import detect_hardware, resolve_precision
+    from modelforge_nb.tuner.strategies import CONFIG_FILE, accelerate_config, block_classes
+
+    blocks: tuple[str, ...] = ()
+    if config.distributed.strategy == "fsdp":
+        blocks = block_classes(config.model, trust_remote_code=config.trust_remote_code)
+    precision = resolve_precision(config.training.precision, detect_hardware())
+    path = run_dir / CONFIG_FILE
+    settings = accelerate_config(config, precision=precision, block_classes=blocks)
+    path.write_text(yaml.safe_dump(settings, sort_keys=True), encoding="utf-8")
+    return path
 
 
 def _free_port() -> int:
@@ -76,7 +90,17 @@ def start_worker(
 ) -> int:
     """Start the worker for ``run_dir``; return its pid. A thread reaps it when it exits."""
     config = FinetuneConfig.model_validate(rundir.read_json(run_dir / "config.json"))
-    command = worker_command(run_dir, num_processes=num_processes, resume=resume, probe=probe)
+    spread = config.distributed
+    several = num_processes > 1 or spread.num_machines > 1
+    config_file = write_accelerate_config(run_dir, config) if several else None
+    command = worker_command(
+        run_dir,
+        num_processes=num_processes,
+        resume=resume,
+        probe=probe,
+        config_file=config_file,
+        port=spread.main_process_port if spread.num_machines > 1 else None,
+    )
     try:
         with (run_dir / "worker.log").open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - an argument list, no shell

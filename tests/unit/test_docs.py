@@ -40,3 +40,11 @@ def test_every_local_link_and_image_in_the_docs_exists() -> None:
             if "://" in target or target.startswith("mailto:"):
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_the_scale_out_figures_are_what_the_estimator_gives() -> None:
+    from bench.scale_out import table
+
+    assert table() in (DOCS / "scale-out.md").read_text(encoding="utf-8"), (
+        "docs/scale-out.md is stale: paste `python -m bench.scale_out`"
+    )

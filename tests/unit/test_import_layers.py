@@ -16,7 +16,7 @@ LAYERS = [
     {"data", "rundir", "embedded", "card", "tiny", "examples", "hardware"},
     {"tuner", "registry", "worker"},
     {"plan", "loading"},
-    {"runs", "chat", "export", "hub"},
+    {"runs", "chat", "export", "hub", "job"},
     {"widgets"},
     {"session", "magics", "server", "demo", "selfcheck"},
 ]

@@ -87,3 +87,32 @@ def test_panel_can_be_filled_with_a_dataset_and_a_model(
     assert "Field required" in empty.controls["dataset"].message.value
     magics.modelforge(f"panel --dataset {data}")
     assert "error" not in capsys.readouterr().out
+
+
+def test_export_a_cell_and_attach_its_run_folder(
+    magics: ModelForgeMagics,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    tiny_causal: Path,
+    tiny_data: dict[str, Path],
+) -> None:
+    import modelforge_nb.rundir as rundir
+    from modelforge_nb.config import FinetuneConfig
+
+    cell = f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
+    magics.modelforge(f"export --to {tmp_path / 'job'}", cell)
+    assert "job written to" in capsys.readouterr().out
+    assert FinetuneConfig.from_file(tmp_path / "job" / "config.yaml").model == str(tiny_causal)
+    magics.modelforge(f"export --to {tmp_path / 'job'}", cell)
+    assert "is not an empty folder" in capsys.readouterr().out
+    magics.modelforge(f"attach {tmp_path / 'job'}")
+    assert "is not a run folder" in capsys.readouterr().out  # launch.sh has not run yet
+    run_dir = rundir.job_run_folder(tmp_path / "job")
+    from modelforge_nb.job import prepare
+
+    assert prepare(tmp_path / "job") == [str(run_dir)]
+    magics.modelforge(f"attach {tmp_path / 'job'}")
+    assert f"run {run_dir.name}: queued" in capsys.readouterr().out
+    magics.modelforge("runs")
+    magics.modelforge("export --to elsewhere")
+    assert "needs a run id" in capsys.readouterr().out
