@@ -61,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("chat", "chat with a run's model"),
     ):
         command = sub.add_parser(name, help=text)
-        command.add_argument("run", help="run id (see %%modelforge runs)")
+        command.add_argument("run", help="run id or name (see %%modelforge runs)")
+    compare = sub.add_parser(
+        "compare", help="runs' loss curves overlaid and the config fields that differ"
+    )
+    compare.add_argument("runs", nargs="+", metavar="run", help="two or more run ids or names")
     push = sub.add_parser("push", help="push a run's adapter or model to the Hub")
     push.add_argument("run")
     push.add_argument("repo", help="the Hub repository, e.g. you/my-model")
@@ -107,6 +111,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
             "resume": self._resume,
             "chat": self._chat,
             "push": self._push,
+            "compare": self._compare,
             "export": self._export,
             "attach": self._attach,
         }
@@ -224,3 +229,11 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
     def _attach(self, args: argparse.Namespace, _cell: str | None) -> Any:
         run = self.session.workspace.attach(args.folder)
         print(f"run {run.id}: {run.status} (attached from {run.output_dir})")
+
+    def _compare(self, args: argparse.Namespace, _cell: str | None) -> Any:
+        from IPython.display import HTML
+
+        from modelforge_nb.widgets.compare import compare_html
+
+        runs = [self.session.workspace.get_run(name) for name in args.runs]
+        self._display(HTML(compare_html(runs)))

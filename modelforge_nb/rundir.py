@@ -47,10 +47,11 @@ RESERVE_BYTES = 256 * 1024
 #: ``runs/<run_id>/`` beside it.
 JOB_FILE = "job.json"
 
-#: Event types: start (versions, data hash, total steps), log (step, loss, learning rate,
-#: grad norm, tokens per second, GPU memory), eval (eval metrics), checkpoint (a complete
-#: checkpoint), end (final status and metrics).
-EVENT_TYPES = ("start", "log", "eval", "checkpoint", "end")
+#: Event types: stage (what the worker does before the first step: reading the data,
+#: loading the model, tokenizing, training), start (versions, data hash, total steps), log
+#: (step, loss, learning rate, grad norm, tokens per second, GPU memory), eval (eval
+#: metrics), checkpoint (a complete checkpoint), end (final status and metrics).
+EVENT_TYPES = ("stage", "start", "log", "eval", "checkpoint", "end")
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -530,13 +530,28 @@ class Workspace:
             row = self.registry.get(run_id) if self._repair(error) else None
         folder = Path(row["run_dir"]) if row else self._runs_folder() / run_id
         if not (folder / "run.json").is_file():
+            return self._run_named(run_id)
+        return Run(folder, self.registry)
+
+    def _run_named(self, name: str) -> Run:
+        """The one run called ``name`` (its ``run_name``), for commands given a name."""
+        named = [row for row in self._rows() if row.get("name") == name]
+        if len(named) > 1:
+            ids = ", ".join(str(row["id"]) for row in named[:5])
+            raise RunError(
+                "run.ambiguous",
+                f"{len(named)} runs are named {name!r}: {ids}.",
+                field="run",
+                hint="Give the run's id instead.",
+            )
+        if not named or not (Path(named[0]["run_dir"]) / "run.json").is_file():
             raise RunError(
                 "run.unknown",
-                f"There is no run {run_id!r} in {self.home}.",
+                f"There is no run {name!r} in {self.home}.",
                 field="run",
-                hint="Use an id from list_runs().",
+                hint="Use an id or a name from list_runs().",
             )
-        return Run(folder, self.registry)
+        return Run(named[0]["run_dir"], self.registry)
 
 
 def finetune(config: FinetuneConfig, *, wait: bool = False, home: str | Path | None = None) -> Run:

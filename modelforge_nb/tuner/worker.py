@@ -242,6 +242,17 @@ def _load_model(
     return model
 
 
+def _stages(run_dir: Path | None) -> Any:
+    """What the worker does before the first step, as ``stage`` events for the dashboard
+    (the main process only)."""
+
+    def stage(name: str) -> None:
+        if run_dir is not None:
+            append_event(run_dir, "stage", name=name)
+
+    return stage
+
+
 def _divergence_causes(config: FinetuneConfig, precision: str) -> str:
     causes = [f"a learning rate too high (training.learning_rate: {config.training.learning_rate})"]
     if config.adapter != "full":
@@ -296,6 +307,8 @@ def train(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     prompt_format = prompt_format_for(tokenizer, task)
+    stage = _stages(run_dir if state is not None else None)
+    stage("reading the data")
     data = load_dataset_for(config)
     if probe:
         data, config = probe_setup(config, data)
@@ -328,6 +341,7 @@ def train(
             world_size=int(os.environ.get("WORLD_SIZE", "1")),
             resumed_from=str(checkpoint) if checkpoint else None,
         )
+    stage("loading the model")
     model = _load_model(task, model_path, config, precision, on_gpu)
     stop = StopCallback(run_dir, flag)
     finite = FiniteCallback(_divergence_causes(config, precision), fp16=precision == "fp16")
@@ -336,6 +350,7 @@ def train(
         finite,
         stop,
     ]
+    stage("tokenizing")
     trainer = build_trainer(
         Job(
             config=config,
@@ -354,6 +369,7 @@ def train(
         from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments
 
         write_json_atomic(run_dir / FILE_NAME, effective_arguments(trainer))
+    stage("training")
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if probe:
@@ -420,6 +436,7 @@ def main(argv: list[str]) -> int:
         config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
         if state is not None:
             state.set("running", started_at=started, error=None)
+            _stages(run_dir)("loading libraries")
         outcome = train(config, run_dir, resume=resume, flag=flag, state=state, probe=probe)
     except BaseException as error:  # every failure must end as a recorded 'failed' run
         _record_failure(run_dir, state, reserve, error)

@@ -16,6 +16,17 @@ import ipywidgets as widgets
 from modelforge_nb.chat import generate
 from modelforge_nb.rundir import read_json, run_folder
 
+#: Answers in the theme's colours, text and background together, so they stay readable in
+#: JupyterLab's light and dark themes (and in light colours where no theme is loaded).
+_BASE = (
+    "background: var(--jp-layout-color2, #f4f4f4); color: var(--jp-ui-font-color1, #222); "
+    "padding: 4px"
+)
+_TUNED = (
+    "background: var(--jp-success-color3, #eef6ee); color: var(--jp-ui-font-color1, #222); "
+    "padding: 4px"
+)
+
 
 class ChatWidget:
     """``widget`` is what the notebook shows; ``send(text)`` is what the Send button does."""
@@ -79,7 +90,7 @@ class ChatWidget:
                 widgets.HBox([self.send_button, self.stop_button, self.clear_button, self.compare]),
                 settings,
             ],
-            layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
+            layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
         self.widget.add_class("modelforge-chat")
         self._render()
@@ -98,14 +109,14 @@ class ChatWidget:
             if "base" in turn:
                 blocks.append(
                     "<div style='display: flex; gap: 12px'>"
-                    f"<div style='flex: 1; background: #f4f4f4; padding: 4px'><b>base</b><br>"
+                    f"<div style='flex: 1; {_BASE}'><b>base</b><br>"
                     f"{html.escape(turn['base'])}</div>"
-                    f"<div style='flex: 1; background: #eef6ee; padding: 4px'><b>fine-tuned</b>"
+                    f"<div style='flex: 1; {_TUNED}'><b>fine-tuned</b>"
                     f"<br>{html.escape(turn.get('tuned', ''))}</div></div>"
                 )
             else:
                 blocks.append(
-                    f"<div style='background: #eef6ee; padding: 4px'><b>model:</b> "
+                    f"<div style='{_TUNED}'><b>model:</b> "
                     f"{html.escape(turn.get('tuned', ''))}</div>"
                 )
         self.conversation.value = "".join(blocks) or "<i>No messages yet.</i>"

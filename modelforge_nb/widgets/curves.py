@@ -30,6 +30,37 @@ QUALITY_METRICS = frozenset(
 )
 #: The final metrics the dashboard shows: quality, and how the run went.
 SHOWN_METRICS = QUALITY_METRICS | {"eval_mean_token_accuracy", "global_step", "runtime_s"}
+#: Each metric's name for people, and its unit, in the order the dashboard lists them.
+METRIC_NAMES = {
+    "train_loss": ("average train loss", ""),
+    "eval_loss": ("eval loss", ""),
+    "perplexity": ("eval perplexity", ""),
+    "eval_mean_token_accuracy": ("eval token accuracy", "%"),
+    "rouge1": ("ROUGE-1", "%"),
+    "rouge2": ("ROUGE-2", "%"),
+    "rougeL": ("ROUGE-L", "%"),
+    "exact_match": ("exact match", "%"),
+    "f1": ("F1", "%"),
+    "reward_accuracy": ("reward accuracy (chosen over rejected)", "%"),
+    "global_step": ("optimizer steps", ""),
+    "runtime_s": ("run time", "time"),
+}
+#: Metrics recorded as a fraction of 1 (the others with a % are already percentages).
+_FRACTIONS = {"eval_mean_token_accuracy", "rouge1", "rouge2", "rougeL", "reward_accuracy"}
+
+
+def metric_name(key: str) -> str:
+    return METRIC_NAMES.get(key, (key, ""))[0]
+
+
+def metric_value(key: str, value: float) -> str:
+    """A metric as people read it: percentages with a %, the run time as h:mm:ss."""
+    unit = METRIC_NAMES.get(key, (key, ""))[1]
+    if unit == "time":
+        return _clock(float(value))
+    if unit == "%":
+        return f"{value * 100 if key in _FRACTIONS else value:.1f}%"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _finite(value: Any) -> float | None:
@@ -40,6 +71,14 @@ def _finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _clock(seconds: float) -> str:
+    """mm:ss, or h:mm:ss past an hour (the transformers progress bar's format)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 @dataclass
@@ -54,6 +93,11 @@ class RunCurves:
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
+    epoch: float | None = None
+    stage: str | None = None
+    """What the worker is doing before the first step (``stage`` events)."""
+    _began: float | None = None
+    _ended_at: float | None = None
     _first: tuple[float, int] | None = None
     _last_time: float | None = None
     _drawn: dict[str, Downsampler] = field(default_factory=dict)
@@ -70,8 +114,14 @@ class RunCurves:
         for event in events:
             kind = event.get("type")
             step = int(event.get("step") or 0)
-            if kind == "log":
+            if kind == "stage":
+                self.stage = str(event.get("name"))
+                self.status = "running"
+                if self._began is None:
+                    self._began = float(event.get("time", time.time()))
+            elif kind == "log":
                 self.step = max(self.step, step)
+                self.epoch = _finite(event.get("epoch")) or self.epoch
                 self.total_steps = event.get("total_steps") or self.total_steps
                 loss, rate = _finite(event.get("loss")), _finite(event.get("learning_rate"))
                 speed = _finite(event.get("tokens_per_second"))
@@ -92,7 +142,10 @@ class RunCurves:
                 self.status = "running"
                 self.device = event.get("device")
                 self._first = None
+                if self._began is None or self.step:  # a resumed run starts its clock again
+                    self._began = float(event.get("time", time.time()))
             elif kind == "end":
+                self._ended_at = _finite(event.get("time"))
                 self.status = str(event.get("status"))
                 self.error = event.get("error")
                 self.metrics = dict(event.get("metrics") or {})
@@ -111,27 +164,68 @@ class RunCurves:
         per_step = (self._last_time - start_time) / done
         return max(0.0, per_step * (self.total_steps - self.step))
 
-    def progress_text(self) -> str:
-        total = self.total_steps or "?"
-        text = f"step {self.step}/{total}"
+    def seconds_per_step(self) -> float | None:
+        if self._first is None or self._last_time is None:
+            return None
+        done = self.step - self._first[1]
+        return (self._last_time - self._first[0]) / done if done > 0 else None
+
+    def progress_text(self, now: float | None = None) -> str:
+        """One line, as transformers' notebook bar has it: the stage before the first step
+        ("loading the model… 00:12"), then step, elapsed < remaining, speed, epoch, loss."""
+        now = time.time() if now is None else now
+        elapsed = None
+        if self._began is not None:
+            end = (self._ended_at or self._last_time or now) if self.ended else now
+            elapsed = max(0.0, end - self._began)
+        if self.step == 0 and not self.ended:
+            if self.stage and elapsed is not None:
+                return f"{self.stage}… {_clock(elapsed)}"
+            return "queued: waiting for the worker to start"
+        text = f"step {self.step}/{self.total_steps or '?'}"
         eta = self.eta_seconds()
-        if eta is not None and not self.ended:
-            text += f" · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+        if elapsed is not None:
+            text += f" · {_clock(elapsed)}"
+            if eta is not None and not self.ended:
+                text += f" < {_clock(eta)}"
+        per_step = self.seconds_per_step()
+        if per_step:
+            text += f", {per_step:.2f} s/step" if per_step >= 1 else f", {1 / per_step:.2f} it/s"
+        if self.epoch is not None:
+            text += f" · epoch {self.epoch:.2f}"
         if self.loss:
             text += f" · loss {self.loss[-1][1]:.4f}"
         return text
 
-    def plots_html(self) -> str:
+    def plots_html(self, *, smoothing: float = 0.0, log_y: bool = False) -> str:
+        """Loss, learning rate and throughput, side by side as wide as the cell allows;
+        ``smoothing`` (EMA, as TensorBoard) and ``log_y`` apply to the loss."""
         drawable = self._drawable
         charts = [
-            line_chart({"train": drawable("loss"), "eval": drawable("eval_loss")}, title="Loss"),
-            line_chart({"lr": drawable("learning_rate")}, title="Learning rate"),
-            line_chart({"tokens/s": drawable("tokens_per_second")}, title="Throughput (tokens/s)"),
+            line_chart(
+                {"train": drawable("loss"), "eval": drawable("eval_loss")},
+                title="Loss",
+                y_label="loss" + (" (log)" if log_y else ""),
+                smoothing=smoothing,
+                log_y=log_y,
+            ),
+            line_chart({"lr": drawable("learning_rate")}, title="Learning rate", y_label="rate"),
+            line_chart(
+                {"tokens/s": drawable("tokens_per_second")},
+                title="Throughput",
+                y_label="tokens/s",
+            ),
         ]
-        cells = "".join(f'<div style="flex: 0 0 auto">{c}</div>' for c in charts)
-        return f'<div style="display: flex; flex-wrap: wrap; gap: 8px">{cells}</div>'
+        cells = "".join(f"<div>{c}</div>" for c in charts)
+        return (
+            '<div style="display: grid; gap: 8px; '
+            'grid-template-columns: repeat(auto-fit, minmax(300px, 1fr))">'
+            f"{cells}</div>"
+        )
 
     def metrics_html(self) -> str:
+        """The final metrics with their human names and units, and why the average train
+        loss differs from the last logged one."""
         shown = {
             k: v
             for k, v in self.metrics.items()
@@ -139,14 +233,23 @@ class RunCurves:
         }
         if not shown:
             return ""
+        order = list(METRIC_NAMES)
         rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td style='text-align: right'>{v:.4g}</td></tr>"
-            if isinstance(v, float)
-            else f"<tr><td>{html.escape(k)}</td><td style='text-align: right'>{v}</td></tr>"
-            for k, v in sorted(shown.items())
+            f"<tr title='{html.escape(k, quote=True)}'><td>{html.escape(metric_name(k))}</td>"
+            f"<td style='text-align: right'>{html.escape(metric_value(k, v))}</td></tr>"
+            for k, v in sorted(shown.items(), key=lambda kv: order.index(kv[0]))
         )
+        note = ""
+        if "train_loss" in shown and self.loss:
+            step, last = self.loss[-1]
+            note = (
+                "<div style='opacity: 0.75'>The average train loss is the mean over every "
+                "step of the run, the first (untrained) steps included; the last logged loss "
+                f"(step {step}) is {last:.4f}.</div>"
+            )
         return (
-            f"<table><caption style='text-align: left'><b>Final metrics</b></caption>{rows}</table>"
+            f"<table><caption style='text-align: left'><b>Final metrics</b></caption>{rows}"
+            f"</table>{note}"
         )
 
     def static_html(self, title: str) -> str:
@@ -155,7 +258,11 @@ class RunCurves:
             f"<h4 style='margin: 4px 0'>{html.escape(title)}: {html.escape(self.status)}"
             f" · {html.escape(self.progress_text())}</h4>"
         )
-        error = f"<p style='color: #b00'>{html.escape(self.error)}</p>" if self.error else ""
+        error = (
+            f"<p style='color: var(--jp-error-color1, #b00)'>{html.escape(self.error)}</p>"
+            if self.error
+            else ""
+        )
         return (
             f"<div class='modelforge-static'>{head}{error}{self.plots_html()}"
             f"{self.metrics_html()}</div>"

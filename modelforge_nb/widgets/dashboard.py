@@ -20,12 +20,13 @@ from modelforge_nb.widgets.curves import RunCurves
 if TYPE_CHECKING:
     from modelforge_nb.runs import Run
 
+#: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
 _STATUS_COLORS = {
-    "queued": "#666",
-    "running": "#1f77b4",
-    "completed": "#2ca02c",
-    "failed": "#d62728",
-    "stopped": "#ff7f0e",
+    "queued": "var(--jp-ui-font-color2, #666)",
+    "running": "var(--jp-brand-color1, #1f77b4)",
+    "completed": "var(--jp-success-color1, #2ca02c)",
+    "failed": "var(--jp-error-color1, #d62728)",
+    "stopped": "var(--jp-warn-color1, #ff7f0e)",
 }
 
 
@@ -48,7 +49,19 @@ class Dashboard:
             min=0, max=1, value=0, layout=widgets.Layout(width="360px")
         )
         self.progress_label = widgets.Label()
-        self.plots = widgets.HTML()
+        self.plots = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.smoothing = widgets.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            tooltip="Exponential moving average of the loss, as TensorBoard's",
+            readout_format=".2f",
+        )
+        self.log_scale = widgets.Checkbox(value=False, description="log scale", indent=False)
+        self.smoothing.observe(lambda _change: self._draw_plots(), names="value")
+        self.log_scale.observe(lambda _change: self._draw_plots(), names="value")
         self.metrics = widgets.HTML()
         self.message = widgets.HTML()
         self.stop_button = widgets.Button(
@@ -66,12 +79,13 @@ class Dashboard:
             [
                 self.header,
                 widgets.HBox([self.progress, self.progress_label]),
+                widgets.HBox([self.smoothing, self.log_scale]),
                 self.plots,
                 self.metrics,
                 widgets.HBox([self.stop_button, self.resume_button]),
                 self.message,
             ],
-            layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
+            layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
         self.widget.add_class("modelforge-dashboard")
         self.update(force=True)
@@ -106,10 +120,10 @@ class Dashboard:
 
     def _draw(self) -> None:
         curves = self.curves
-        color = _STATUS_COLORS.get(curves.status, "#666")
+        color = _STATUS_COLORS.get(curves.status, _STATUS_COLORS["queued"])
         self.header.value = (
             f"<b>{html.escape(self.run.name)}</b> <span style='color: {color}'>"
-            f"● {html.escape(curves.status)}</span> <span style='color: #888'>"
+            f"● {html.escape(curves.status)}</span> <span style='opacity: 0.7'>"
             f"({html.escape(self.run.id)})</span>"
         )
         self.progress.max = max(curves.total_steps or 1, 1)
@@ -120,12 +134,20 @@ class Dashboard:
             "stopped": "warning",
         }.get(curves.status, "info")
         self.progress_label.value = curves.progress_text()
-        self.plots.value = curves.plots_html()
+        self._draw_plots()
         self.metrics.value = curves.metrics_html()
         self.stop_button.disabled = curves.ended
         self.resume_button.disabled = curves.status not in {"stopped", "failed"}
         if curves.error:
-            self.message.value = f"<span style='color: #b00'>{html.escape(curves.error)}</span>"
+            self.message.value = (
+                f"<span style='color: var(--jp-error-color1, #b00)'>"
+                f"{html.escape(curves.error)}</span>"
+            )
+
+    def _draw_plots(self) -> None:
+        self.plots.value = self.curves.plots_html(
+            smoothing=self.smoothing.value, log_y=self.log_scale.value
+        )
 
     def stop(self) -> None:
         self.message.value = "Stopping at the next step (a checkpoint is saved)..."

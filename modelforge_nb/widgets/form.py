@@ -17,7 +17,12 @@ import ipywidgets as widgets
 import yaml
 
 from modelforge_nb.config.models import FinetuneConfig, resolve_ref
-from modelforge_nb.errors import ConfigError
+from modelforge_nb.errors import ConfigError, ModelForgeError
+
+#: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
+_ERROR = "var(--jp-error-color1, #b00)"
+_WARN = "var(--jp-warn-color1, #a60)"
+_GOOD = "var(--jp-success-color1, #2a2)"
 
 BASIC = (
     "task",
@@ -59,14 +64,12 @@ class FieldControl:
             self.widget: widgets.Widget = widgets.Dropdown(options=choices, value=default)
         elif kind == "boolean":
             self.widget = widgets.Checkbox(value=bool(default), indent=False)
+        # Plain number boxes, not bounded ones: a bounded box silently changes what was
+        # typed (-0.001 into 0); here the value stays and the schema's bound is the error.
         elif kind == "integer" and "minimum" in node and "maximum" in node:
-            self.widget = widgets.BoundedIntText(
-                value=default, min=node["minimum"], max=node["maximum"]
-            )
+            self.widget = widgets.IntText(value=default)
         elif kind == "number" and not optional:
-            low = node.get("minimum", node.get("exclusiveMinimum", -1e12))
-            high = node.get("maximum", node.get("exclusiveMaximum", 1e12))
-            self.widget = widgets.BoundedFloatText(value=default, min=low, max=high, step=None)
+            self.widget = widgets.FloatText(value=default, step=None)
         else:
             self.as_yaml = not (kind == "string" or (optional and _string_or_null(node)))
             self.widget = widgets.Text(
@@ -103,6 +106,16 @@ class FieldControl:
             self.widget.value = value
 
 
+def _paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted field paths a (nested) dict of values sets."""
+    out = []
+    for key, value in values.items():
+        out.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            out += _paths(value, f"{prefix}{key}.")
+    return out
+
+
 def _string_or_null(node: dict[str, Any]) -> bool:
     return all(o.get("type") in {"string", "null"} for o in node.get("anyOf", []))
 
@@ -128,6 +141,8 @@ class ConfigForm:
         self.hardware = hardware
         self.base_dir = base_dir or str(Path.cwd())
         self.config: FinetuneConfig | None = None
+        #: The id of the run Train started from this config; None once a field changes.
+        self.started: str | None = None
         self.report: Any = None
         self.controls: dict[str, FieldControl] = {}
         schema = FinetuneConfig.model_json_schema()
@@ -155,6 +170,14 @@ class ConfigForm:
             key=lambda box: next(i for i, n in enumerate(BASIC) if self.controls[n].box is box)
         )
         titles = [*sections, "advanced"]
+        self.section_titles = tuple(titles)
+        #: The accordion section each field is in (None: the basic fields, always open).
+        self.section_of: dict[str, int | None] = {
+            path: titles.index(path.split(".")[0])
+            if "." in path
+            else (None if path in BASIC else titles.index("advanced"))
+            for path in self.controls
+        }
         self.accordion = widgets.Accordion(
             children=[widgets.VBox(sections[t]) for t in sections] + [widgets.VBox(advanced)],
             titles=tuple(titles),
@@ -206,8 +229,11 @@ class ConfigForm:
         self.widget.add_class("modelforge-form")
         if initial:
             self.set_values(initial)
-        for control in self.controls.values():
-            control.widget.observe(lambda _change: self.validate(), names="value")
+        #: Fields the user has changed: only their problems show until Check or Train.
+        self.touched: set[str] = set(_paths(initial or {}))
+        self.show_all = False
+        for path, control in self.controls.items():
+            control.widget.observe(lambda _change, path=path: self._edited(path), names="value")
         self.validate()
 
     def _ipython_display_(self) -> None:
@@ -239,42 +265,92 @@ class ConfigForm:
             out.pop("quantization", None)
         return out
 
-    def validate(self) -> FinetuneConfig | None:
-        """Validate through the schema; show each message beside its field."""
-        for each in self.controls.values():
-            each.message.value = ""
-        self.report = None
-        self.preflight_view.value = ""
+    def _edited(self, path: str) -> None:
+        self.started = None  # a changed config may be trained again
+        self.touched.add(path)
+        self.validate()
+
+    def _problems(self) -> list[ModelForgeError]:
+        """What the schema refuses, and the cheap checks preflight would make: a local
+        dataset file that is not there."""
         try:
             self.config = FinetuneConfig.from_dict(self.data(), base_dir=self.base_dir)
         except ConfigError as error:
             self.config = None
-            unplaced = []
-            for problem in error.problems or [error]:
-                field = problem.field or ""
-                control = self.controls.get(field) or self.controls.get(field.split(".")[0])
-                text = html.escape(problem.message + (" " + problem.hint if problem.hint else ""))
-                if control is not None:
-                    control.message.value = f"<span style='color: #b00'>{text}</span>"
-                else:
-                    unplaced.append(f"{html.escape(field)}: {text}" if field else text)
-            count = len(error.problems) or 1
+            return list(error.problems) or [error]
+        found: list[ModelForgeError] = []
+        for field in ("dataset", "eval_dataset"):
+            value = getattr(self.config, field)
+            if value and Path(value).is_absolute() and not Path(value).exists():
+                found.append(
+                    ModelForgeError(
+                        "dataset.missing",
+                        f"{value} does not exist.",
+                        field=field,
+                        hint="Check the path (relative to the notebook's folder).",
+                    )
+                )
+        return found
+
+    def validate(self) -> FinetuneConfig | None:
+        """Validate through the schema; show each message beside its field (only the fields
+        the user has touched, until Check or Train), and count them in the section headers,
+        opening the first section that holds one."""
+        for each in self.controls.values():
+            each.message.value = ""
+        self.report = None
+        self.preflight_view.value = ""
+        problems = self._problems()
+        shown, unplaced, waiting = [], [], 0
+        per_section = [0] * len(self.section_titles)
+        for problem in problems:
+            field = problem.field or ""
+            path = field if field in self.controls else field.split(".")[0]
+            control = self.controls.get(path)
+            if control is not None and not (self.show_all or path in self.touched):
+                waiting += 1
+                continue
+            shown.append(problem)
+            text = html.escape(problem.message + (" " + problem.hint if problem.hint else ""))
+            if control is None:
+                unplaced.append(f"{html.escape(field)}: {text}" if field else text)
+                continue
+            control.message.value = f"<span style='color: {_ERROR}'>{text}</span>"
+            section = self.section_of.get(path)
+            if section is not None:
+                per_section[section] += 1
+        self.accordion.titles = tuple(
+            f"{title} ({count} to fix)" if count else title
+            for title, count in zip(self.section_titles, per_section, strict=True)
+        )
+        selected = self.accordion.selected_index
+        if any(per_section) and (selected is None or not per_section[selected]):
+            self.accordion.selected_index = next(i for i, n in enumerate(per_section) if n)
+        if shown:
+            count = len(shown)
             self.problems.value = (
-                f"<span style='color: #b00'>{count} field"
+                f"<span style='color: {_ERROR}'>{count} field"
                 f"{'s' if count != 1 else ''} to fix"
                 + ("".join(f"<br>{u}" for u in unplaced))
                 + "</span>"
             )
+        elif waiting:
+            self.problems.value = (
+                f"<span>{waiting} field{'s' if waiting != 1 else ''} to fill in.</span>"
+            )
+        else:
+            self.problems.value = f"<span style='color: {_GOOD}'>Config is valid.</span>"
+        if problems:
             self.train_button.disabled = True
             self.train_button.tooltip = "Fix the fields marked in red first."
             return None
-        self.problems.value = "<span style='color: #2a2'>Config is valid.</span>"
         self.train_button.disabled = self.plan_for.value != "this machine"
         self.train_button.tooltip = "Run preflight, then start training."
         return self.config
 
     def check(self) -> Any:
         """Run preflight on the current config and show the verdict."""
+        self.show_all = True  # from now on every problem shows, touched or not
         config = self.validate()
         if config is None:
             return None
@@ -285,7 +361,7 @@ class ConfigForm:
         elsewhere = self.plan_for.value != "this machine"
         if elsewhere:
             self.preflight_view.value += (
-                f"<div style='color: #888'>Checked for {html.escape(self.plan_for.value)} "
+                f"<div style='opacity: 0.7'>Checked for {html.escape(self.plan_for.value)} "
                 f"({html.escape(self.hardware.notes[0])}); Train runs here.</div>"
             )
         self.train_button.disabled = not self.report.ok or elsewhere
@@ -319,22 +395,41 @@ class ConfigForm:
         try:
             shown = preview(config, n=n)
         except ModelForgeError as error:
-            self.preview_view.value = f"<pre style='color: #b00'>{html.escape(str(error))}</pre>"
+            shown_error = html.escape(str(error))
+            self.preview_view.value = f"<pre style='color: {_ERROR}'>{shown_error}</pre>"
             return None
         head = "<b>What trains</b> (the loss is on the highlighted tokens)"
         self.preview_view.value = head + "".join(example._repr_html_() for example in shown)
         return shown
 
     def train(self) -> Any:
+        """Preflight, then start the run (``on_train``). Once per config: a second click
+        (a double click, or one queued while the kernel followed the first run) starts
+        nothing until a field changes."""
         if self.plan_for.value != "this machine":
             return None  # a check for another machine is not a verdict for this one
+        if self.started is not None:
+            self.problems.value = (
+                f"<span>Already started as run {html.escape(self.started)}; change a field "
+                "to train again.</span>"
+            )
+            return None
         report = self.check()
         if report is None or not report.ok or self.config is None:
             return None
         if self.on_train is None:
             return self.config
-        with self.output:
-            return self.on_train(self.config)
+        self.started = "(starting)"
+        self.train_button.disabled = True
+        try:
+            with self.output:
+                run = self.on_train(self.config)
+        except BaseException:
+            self.started, self.train_button.disabled = None, False
+            raise
+        self.started = str(getattr(run, "id", None) or "(started)")
+        self.train_button.tooltip = f"Started as run {self.started}; change a field to train again."
+        return run
 
     def cell_text(self) -> str:
         """The ``%%modelforge finetune`` cell that reproduces this config."""
@@ -349,23 +444,77 @@ class ConfigForm:
         self.cell_text_area.layout.height = "160px"
 
 
+def _issue_rows(kind: str, color: str, issues: list[Any]) -> str:
+    return "".join(
+        f"<tr title='{html.escape(issue.code, quote=True)}'>"
+        f"<td style='color: {color}'>{kind}</td>"
+        f"<td><code>{html.escape(issue.field or '')}</code></td>"
+        f"<td>{html.escape(issue.message)}</td><td>{html.escape(issue.hint or '')}</td></tr>"
+        for issue in issues
+    )
+
+
+def _memory_rows(report: Any) -> str:
+    from modelforge_nb.plan.fit import memory_budget
+
+    estimate = report.estimate
+    where = "GPU memory" if estimate.device == "cuda" else "RAM"
+    if estimate.world_size > 1:
+        where += f" per process ({estimate.strategy} over {estimate.world_size})"
+    rows = [
+        f"<tr><td>{html.escape(name)}</td><td style='text-align: right'>{value / 1e9:.2f} GB"
+        "</td></tr>"
+        for name, value in estimate.terms().items()
+    ]
+    rows.append(
+        f"<tr><td><b>peak {where}</b></td><td style='text-align: right'>"
+        f"<b>{estimate.peak_bytes / 1e9:.2f} GB</b></td></tr>"
+    )
+    if report.hardware is not None:
+        budget = memory_budget(report.hardware)
+        rows.append(
+            f"<tr><td>budget on this machine</td><td style='text-align: right'>"
+            f"{budget / 1e9:.2f} GB</td></tr>"
+        )
+    rows.append(
+        f"<tr><td>disk (download, checkpoints, weights, logs)</td>"
+        f"<td style='text-align: right'>{estimate.disk_bytes / 1e9:.2f} GB</td></tr>"
+    )
+    if estimate.seconds_per_step:
+        rows.append(
+            f"<tr><td>time per optimizer step (rough)</td><td style='text-align: right'>"
+            f"{estimate.seconds_per_step:,.1f} s</td></tr>"
+        )
+    if report.probe and "probe_peak_bytes" in report.probe:
+        rows.append(
+            f"<tr><td>measured peak (2 real steps)</td><td style='text-align: right'>"
+            f"{report.probe['probe_peak_bytes'] / 1e9:.2f} GB</td></tr>"
+        )
+    return "".join(rows)
+
+
 def preflight_html(report: Any) -> str:
+    """The verdict, a table of problems and warnings (field, what, what to do; the code on
+    hover) and a table of the memory terms, budget, disk and time."""
     verdict = (
-        "<b style='color: #2a2'>Ready to train.</b>"
+        f"<b style='color: {_GOOD}'>Ready to train.</b>"
         if report.ok
-        else "<b style='color: #b00'>This run would fail:</b>"
+        else f"<b style='color: {_ERROR}'>This run would fail:</b>"
     )
-    items = "".join(
-        f"<li style='color: #b00'>[{html.escape(p.code)}] {html.escape(str(p))}</li>"
-        for p in report.problems
+    issues = _issue_rows("problem", _ERROR, report.problems) + _issue_rows(
+        "warning", _WARN, report.warnings
     )
-    items += "".join(
-        f"<li style='color: #a60'>[{html.escape(w.code)}] {html.escape(str(w))}</li>"
-        for w in report.warnings
-    )
-    estimate = (
-        f"<div>{html.escape(report.estimate.summary())}</div>"
-        if report.estimate is not None
-        else ""
-    )
-    return f"<div class='modelforge-preflight'>{verdict}<ul>{items}</ul>{estimate}</div>"
+    parts = [f"<div class='modelforge-preflight'>{verdict}"]
+    if issues:
+        parts.append(
+            "<table class='modelforge-issues'><tr><th></th><th>field</th><th>what</th>"
+            f"<th>what to do</th></tr>{issues}</table>"
+        )
+    if report.estimate is not None:
+        parts.append(
+            "<table class='modelforge-estimate'><caption style='text-align: left'>"
+            f"<b>Estimate</b></caption>{_memory_rows(report)}</table>"
+            f"<div style='opacity: 0.75'>{html.escape(report.estimate.how_sure)}</div>"
+        )
+    parts.append("</div>")
+    return "".join(parts)

@@ -15,10 +15,17 @@ GB = 1e9
 
 def _bar(used: float, total: float, label: str) -> str:
     share = 0 if total <= 0 else max(0.0, min(1.0, used / total))
-    color = "#2ca02c" if share < 0.7 else "#ff7f0e" if share < 0.9 else "#d62728"
+    color = (
+        "var(--jp-success-color1, #2ca02c)"
+        if share < 0.7
+        else "var(--jp-warn-color1, #ff7f0e)"
+        if share < 0.9
+        else "var(--jp-error-color1, #d62728)"
+    )
     return (
         f"<div style='margin: 2px 0'><div style='font-size: 90%'>{html.escape(label)}</div>"
-        f"<div style='width: 320px; height: 10px; background: #eee; border-radius: 3px'>"
+        "<div style='width: 320px; height: 10px; background: var(--jp-layout-color3, #eee); "
+        "border-radius: 3px'>"
         f"<div style='width: {share * 100:.0f}%; height: 10px; background: {color}; "
         f"border-radius: 3px'></div></div></div>"
     )

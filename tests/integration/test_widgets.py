@@ -29,14 +29,40 @@ def test_form_validates_each_change_and_gates_train(
 ) -> None:
     form = ConfigForm({"model": str(tiny_causal)})
     assert form.train_button.disabled
+    # Nothing red before the user has touched anything: the field to fill is counted.
+    assert form.controls["dataset"].message.value == ""
+    assert "1 field to fill in" in form.problems.value and "error" not in form.problems.value
+    assert form.check() is None  # Check shows every problem, touched or not
     assert "Field required" in form.controls["dataset"].message.value
+    # A path to a file that is not there is said beside the field as it is typed.
+    form.controls["dataset"].widget.value = str(tiny_data["sft"].with_name("nope.jsonl"))
+    assert "does not exist" in form.controls["dataset"].message.value
+    assert form.train_button.disabled and "Config is valid" not in form.problems.value
     form.controls["dataset"].widget.value = str(tiny_data["sft"])
     assert form.config is not None and not form.train_button.disabled
     assert form.controls["dataset"].message.value == ""
+    form.accordion.selected_index = form.section_titles.index("training")
     form.controls["lora.alpha"].widget.value = 0
     assert "greater than 0" in form.controls["lora.alpha"].message.value
     assert form.train_button.disabled
+    # The section holding the error says so in its header, and opens.
+    lora = form.section_titles.index("lora")
+    assert form.accordion.titles[lora] == "lora (1 to fix)"
+    assert form.accordion.selected_index == lora
     form.controls["lora.alpha"].widget.value = 8
+    assert not form.train_button.disabled
+    # What was typed stays typed, with the error beside it; nothing is clamped.
+    for field, typed, words in (
+        ("training.learning_rate", -0.001, "greater than 0"),
+        ("lora.r", 0, "greater than or equal to 1"),
+        ("lora.dropout", 1.5, "less than 1"),
+    ):
+        control = form.controls[field]
+        before = control.widget.value
+        control.widget.value = typed
+        assert control.widget.value == typed and control.value() == typed
+        assert words in control.message.value and form.train_button.disabled
+        control.widget.value = before
     assert not form.train_button.disabled
     form.controls["adapter"].widget.value = "qlora"
     report = form.check()
@@ -50,7 +76,11 @@ def test_form_validates_each_change_and_gates_train(
     assert report.estimate is not None
     shown = form.preflight_view.value
     assert "Ready to train." in shown
-    assert f"peak RAM about {report.estimate.peak_bytes / 1e9:.2f} GB" in shown
+    peak = f"{report.estimate.peak_bytes / 1e9:.2f} GB"
+    assert f"<b>peak RAM</b></td><td style='text-align: right'><b>{peak}" in shown
+    for term, value in report.estimate.terms().items():
+        assert f"<tr><td>{term}</td><td style='text-align: right'>{value / 1e9:.2f} GB" in shown
+    assert "[" not in shown.split("How sure")[0]  # no bracketed codes: a table
     cell = form.cell_text()
     assert cell.startswith("%%modelforge finetune\n") and "max_steps: 12" in cell
     rebuilt = FinetuneConfig.from_yaml(cell.split("\n", 1)[1])
@@ -64,8 +94,9 @@ def test_form_fields_follow_the_schema() -> None:
     assert isinstance(form.controls["adapter"].widget, widgets.Dropdown)
     assert set(form.controls["adapter"].widget.options) == {"lora", "qlora", "full"}
     assert isinstance(form.controls["training.gradient_checkpointing"].widget, widgets.Checkbox)
-    assert isinstance(form.controls["lora.r"].widget, widgets.BoundedIntText)
-    assert form.controls["lora.r"].widget.max == 1024
+    # A plain number box: the schema's bounds are checked, not enforced by clamping.
+    assert type(form.controls["lora.r"].widget) is widgets.IntText
+    assert type(form.controls["training.learning_rate"].widget) is widgets.FloatText
     assert "LoRA rank" in form.controls["lora.r"].widget.tooltip
     titles = form.accordion.titles
     assert "training" in titles and "advanced" in titles
@@ -88,7 +119,10 @@ def test_train_from_the_form_and_watch_the_dashboard(
         on_train=on_train,
     )
     form.train()
+    assert form.train() is None  # a double click, or a click queued behind the first
     (run,) = started
+    assert f"Already started as run {run.id}" in form.problems.value
+    assert form.train_button.disabled
     board = Dashboard(run)
     assert board.follow() == "completed"
     assert count_points(board.plots.value) > 3
@@ -96,6 +130,11 @@ def test_train_from_the_form_and_watch_the_dashboard(
     assert board.progress.value == board.progress.max == FAST["max_steps"]
     assert board.stop_button.disabled and board.resume_button.disabled
     assert "completed" in board.static_html() and "<svg" in board.static_html()
+    drawn = count_points(board.plots.value)
+    board.smoothing.value = 0.9  # TensorBoard's smoothing, over the faint raw curve
+    assert 'class="raw"' in board.plots.value and count_points(board.plots.value) == drawn
+    board.log_scale.value = True
+    assert "loss (log)" in board.plots.value
 
 
 def test_stop_button_stops_with_a_checkpoint(

@@ -71,6 +71,13 @@ def test_dashboard_and_form_render_in_jupyterlab(
     page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
         path=str(SCREENSHOTS / "preview-dark.png")
     )
+    # The plots take the theme's background: no glaring white boxes in the dark theme.
+    dashboard.scroll_into_view_if_needed()
+    backgrounds = dashboard.locator("svg").evaluate_all(
+        "nodes => nodes.map(n => getComputedStyle(n).backgroundColor)"
+    )
+    assert backgrounds and "rgb(255, 255, 255)" not in backgrounds, backgrounds
+    dashboard.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
     _theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
     page.close()
 

@@ -84,7 +84,8 @@ def test_panel_can_be_filled_with_a_dataset_and_a_model(
     assert form.controls["dataset"].message.value == ""
     assert form.controls["model"].widget.value == "HuggingFaceTB/SmolLM2-360M-Instruct"
     empty = magics.session.main_panel()
-    assert "Field required" in empty.controls["dataset"].message.value
+    assert empty.controls["dataset"].message.value == ""  # nothing red before a touch
+    assert "1 field to fill in" in empty.problems.value
     magics.modelforge(f"panel --dataset {data}")
     assert "error" not in capsys.readouterr().out
 
