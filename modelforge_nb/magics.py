@@ -161,7 +161,10 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         if args.name:
             config = FinetuneConfig.from_dict({**config.to_dict(), "run_name": args.name})
         run = self.session.train(config, detach=args.detach)
-        print(f"run {run.id}: {run.status}")
+        if args.detach:  # a status printed now would be stale in the saved notebook
+            print(f"run {run.id} started; the dashboard above follows it.")
+        else:
+            print(f"run {run.id}: {run.status}")
 
     def _hardware(self, _args: argparse.Namespace, _cell: str | None) -> Any:
         from IPython.display import HTML
@@ -196,15 +199,15 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
     def _resume(self, args: argparse.Namespace, _cell: str | None) -> Any:
         run = self.session.workspace.get_run(args.run).resume()
         board = self.session.dashboard(run)
-        self._display(board.widget)
-        board.follow(on_end=self.session._leave_static_copy)
+        board.show()
+        board.follow()
         print(f"run {run.id}: {run.status}")
 
     def _chat(self, args: argparse.Namespace, _cell: str | None) -> Any:
         from modelforge_nb.widgets.chat import ChatWidget
 
         run = self.session.workspace.get_run(args.run)
-        self._display(ChatWidget(run, side_by_side=True).widget)
+        self._display(ChatWidget(run, side_by_side=True))
 
     def _push(self, args: argparse.Namespace, _cell: str | None) -> Any:
         from modelforge_nb.hub import push_to_hub

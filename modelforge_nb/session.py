@@ -34,11 +34,6 @@ class Session:
         self.dashboards[run.id] = board
         return board
 
-    def _leave_static_copy(self, board: Any) -> None:
-        from IPython.display import HTML
-
-        self._display(HTML(board.static_html()))
-
     def _follow_in_background(self, board: Any) -> None:
         board.follow_in_background()
         if in_colab():
@@ -51,21 +46,19 @@ class Session:
         """Preflight, start, and show the dashboard; follow in the foreground unless detached."""
         run = self.workspace.finetune(config)
         board = self.dashboard(run)
-        self._display(board.widget)
+        board.show()
         if detach:
             self._follow_in_background(board)
         else:
-            board.follow(on_end=self._leave_static_copy)
+            board.follow()
         return run
 
     def show(self, run_id: str, *, follow: bool = True) -> Any:
         run = self.workspace.get_run(run_id)
         board = self.dashboard(run)
-        self._display(board.widget)
+        board.show()
         if run.status in {"queued", "running"} and follow:
-            board.follow(on_end=self._leave_static_copy)
-        else:
-            self._leave_static_copy(board)
+            board.follow()
         return board
 
     def main_panel(
@@ -76,13 +69,16 @@ class Session:
         import ipywidgets as widgets
 
         from modelforge_nb.plan import detect_hardware, recommend
-        from modelforge_nb.widgets.form import ConfigForm
+        from modelforge_nb.widgets.form import ConfigForm, recommendation_buttons
+        from modelforge_nb.widgets.live import LiveDisplay, Slot
         from modelforge_nb.widgets.panels import hardware_html, recommendations_html
 
         hardware = detect_hardware()
         picks = recommend(task, hardware)
         initial = picks[0].config_fields() if picks else {"task": task}
         initial.update({k: v for k, v in {"dataset": dataset, "model": model}.items() if v})
+
+        runs_here: list[Any] = []
 
         def start(config: FinetuneConfig) -> Run | None:
             try:
@@ -91,7 +87,12 @@ class Session:
                 print(error)
                 return None
             board = self.dashboard(run)
-            self._display(board.widget)
+            # The first run goes into the panel's cell, into an output made when the panel was
+            # shown, so the saved notebook keeps its plots (a button's own output is not saved).
+            if runs_here:
+                runs_here.pop().fill(board.live, board.static_html())
+            else:
+                board.show()
             self._follow_in_background(board)
             return run
 
@@ -99,10 +100,16 @@ class Session:
         panel = widgets.VBox(
             [
                 widgets.HTML(hardware_html(hardware)),
-                widgets.HTML(recommendations_html(task, picks)),
+                recommendation_buttons(task, picks, form),
                 form.widget,
             ]
         )
         panel.add_class("modelforge-panel")
-        self._display(panel)
+        LiveDisplay(panel, f"{task} panel").show(
+            "<div class='modelforge-panel-static'>"
+            + hardware_html(hardware)
+            + recommendations_html(task, picks)
+            + "<p><i>The config form is interactive: run the cell to use it.</i></p></div>"
+        )
+        runs_here.append(Slot())
         return form

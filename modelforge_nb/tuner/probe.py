@@ -31,6 +31,21 @@ def _wait(run_dir: Path, timeout: float) -> str:
     return "running"
 
 
+def _until_exited(pid: int, timeout: float) -> None:
+    """Wait for the worker process to be gone: its last writes (the run index, its log)
+    come after the status it reports, and its folder is removed after this."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+
+
 def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]:
     """Train two steps on the longest batch in a worker; return what it measured."""
     with tempfile.TemporaryDirectory(prefix="modelforge-probe-") as home:
@@ -41,12 +56,15 @@ def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]
         probe_config = config.model_copy(update={"output_root": None, "run_name": "probe"})
         rundir.create(run_dir, identity, probe_config.to_dict())
         registry.add({**identity, "status": "queued", "created_at": time.time()})
-        start_worker(run_dir, probe=True)
+        pid = start_worker(run_dir, probe=True)
         status = _wait(run_dir, timeout)
+        if status in rundir.ACTIVE:
+            _wait(run_dir, 60)
+        _until_exited(pid, 60)
+        result = rundir.read_json(run_dir / "status.json")
         if status != "completed":
-            error = rundir.read_json(run_dir / "status.json").get("error")
+            error = result.get("error")
             if status in rundir.ACTIVE:
-                _wait(run_dir, 60)
                 error = f"no result within {timeout:.0f} s"
             return {"probe_status": status, "probe_error": error or f"ended {status}"}
         measured = rundir.read_json(run_dir / "probe.json")

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 
 from modelforge_nb.chat import generate
 from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.widgets.live import LiveDisplay
 
 #: Answers in the theme's colours, text and background together, so they stay readable in
 #: JupyterLab's light and dark themes (and in light colours where no theme is loaded).
@@ -26,6 +27,7 @@ _TUNED = (
     "background: var(--jp-success-color3, #eef6ee); color: var(--jp-ui-font-color1, #222); "
     "padding: 4px"
 )
+_ERROR = "color: var(--jp-error-color1, #b00); padding: 4px"
 
 
 class ChatWidget:
@@ -68,14 +70,26 @@ class ChatWidget:
         self.compare = widgets.Checkbox(
             value=side_by_side, description="base vs fine-tuned", indent=False
         )
+        self.greedy = widgets.Checkbox(
+            value=True,
+            description="greedy when comparing (the difference is the model's, not sampling's)",
+            indent=False,
+            layout=widgets.Layout(width="auto"),
+        )
+        whole = {"description_width": "initial"}  # labels in full, never "temperat..."
         self.max_new_tokens = widgets.BoundedIntText(
-            value=defaults.max_new_tokens, min=1, max=8192, description="max tokens"
+            value=defaults.max_new_tokens, min=1, max=8192, description="max tokens", style=whole
         )
         self.temperature = widgets.FloatSlider(
-            value=defaults.temperature, min=0.0, max=2.0, step=0.05, description="temperature"
+            value=defaults.temperature,
+            min=0.0,
+            max=2.0,
+            step=0.05,
+            description="temperature",
+            style=whole,
         )
         self.top_p = widgets.FloatSlider(
-            value=defaults.top_p, min=0.05, max=1.0, step=0.05, description="top p"
+            value=defaults.top_p, min=0.05, max=1.0, step=0.05, description="top p", style=whole
         )
         self.send_button.on_click(lambda _b: self.send())
         self.stop_button.on_click(lambda _b: self._stop.set())
@@ -87,18 +101,33 @@ class ChatWidget:
                 self.conversation,
                 self.context,
                 self.input,
-                widgets.HBox([self.send_button, self.stop_button, self.clear_button, self.compare]),
+                widgets.HBox(
+                    [
+                        self.send_button,
+                        self.stop_button,
+                        self.clear_button,
+                        self.compare,
+                        self.greedy,
+                    ]
+                ),
                 settings,
             ],
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
         self.widget.add_class("modelforge-chat")
+        self.live = LiveDisplay(self.widget, "chat")
         self._render()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        self.live.show(self.transcript_html())
 
-        display(self.widget)
+    def transcript_html(self) -> str:
+        """The conversation as plain HTML, for a saved notebook and ``nbconvert``."""
+        title = html.escape(getattr(self.run, "name", "") or "")
+        return (
+            f"<div class='modelforge-chat-static'><b>Chat with {title}</b>"
+            f"{self.conversation.value}</div>"
+        )
 
     def _render(self, pending: dict[str, str] | None = None) -> None:
         blocks = []
@@ -119,6 +148,13 @@ class ChatWidget:
                     f"<div style='{_TUNED}'><b>model:</b> "
                     f"{html.escape(turn.get('tuned', ''))}</div>"
                 )
+            if turn.get("stopped"):
+                blocks.append("<div style='opacity: 0.7'><i>(stopped)</i></div>")
+            if turn.get("error"):
+                blocks.append(
+                    f"<div class='modelforge-chat-error' style='{_ERROR}'><b>error:</b> "
+                    f"{html.escape(turn['error'])}</div>"
+                )
         self.conversation.value = "".join(blocks) or "<i>No messages yet.</i>"
 
     def _prompt(self, text: str) -> Any:
@@ -136,7 +172,7 @@ class ChatWidget:
             use_adapter=use_adapter,
             stop_event=self._stop,
             max_new_tokens=self.max_new_tokens.value,
-            temperature=self.temperature.value,
+            temperature=0.0 if self.compare.value and self.greedy.value else self.temperature.value,
             top_p=self.top_p.value,
         )
         turn[key] = ""
@@ -165,10 +201,13 @@ class ChatWidget:
                         {"role": "assistant", "content": turn["tuned"]},
                     ]
             except Exception as error:  # shown in the conversation rather than lost in a thread
-                turn["tuned"] = turn.get("tuned", "") + f" [error: {error}]"
+                turn["error"] = f"{type(error).__name__}: {error}"
             finally:
+                if self._stop.is_set():
+                    turn["stopped"] = "yes"
                 self.answers.append(turn)
                 self._render()
+                self.live.refresh(self.transcript_html())
                 self.send_button.disabled = False
                 self.stop_button.disabled = True
 
@@ -186,3 +225,4 @@ class ChatWidget:
         self.history.clear()
         self.answers.clear()
         self._render()
+        self.live.refresh(self.transcript_html())

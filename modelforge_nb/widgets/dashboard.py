@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from modelforge_nb.widgets.curves import RunCurves
+from modelforge_nb.widgets.live import LiveDisplay
 
 if TYPE_CHECKING:
     from modelforge_nb.runs import Run
@@ -88,12 +89,20 @@ class Dashboard:
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
         self.widget.add_class("modelforge-dashboard")
+        self.live = LiveDisplay(self.widget, f"run {run.name}")
         self.update(force=True)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        self.live.show(self.static_html())
 
-        display(self.widget)
+    def show(self) -> None:
+        """Display the dashboard, with its static copy for viewers without widgets."""
+        self.live.show(self.static_html())
+
+    def keep_static_copy(self, _board: Any = None) -> None:
+        """Bring the static copy up to date (at the end of a run): what a saved notebook or
+        ``nbconvert`` shows."""
+        self.live.refresh(self.static_html())
 
     def _read(self) -> None:
         events = self.run.events
@@ -177,6 +186,7 @@ class Dashboard:
             self.message.value = "Interrupted: stopping the run with a checkpoint..."
             self.run.stop(wait=True, timeout=600)
         self.update(force=True)
+        self.keep_static_copy()
         if on_end is not None:
             on_end(self)
         return self.curves.status
@@ -191,11 +201,17 @@ class Dashboard:
                 self.update()
                 if self.curves.ended:
                     self.update(force=True)
+                    self.keep_static_copy()
                     return
                 time.sleep(poll)
 
         self._thread = threading.Thread(target=loop, name=f"dashboard-{self.run.id}", daemon=True)
         self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until a background follow has ended (its static copy is then current)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def static_html(self) -> str:
         return self.curves.static_html(self.run.name)

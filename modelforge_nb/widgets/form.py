@@ -237,9 +237,13 @@ class ConfigForm:
         self.validate()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from modelforge_nb.widgets.live import LiveDisplay
 
-        display(self.widget)
+        text = html.escape(self.cell_text())
+        LiveDisplay(self.widget, "config form").show(
+            f"<div class='modelforge-form-static'><b>Fine-tuning config</b> (an interactive "
+            f"form: run the cell to use it)<pre>{text}</pre></div>"
+        )
 
     def set_values(self, values: dict[str, Any], prefix: str = "") -> None:
         for key, value in values.items():
@@ -518,3 +522,30 @@ def preflight_html(report: Any) -> str:
         )
     parts.append("</div>")
     return "".join(parts)
+
+
+def recommendation_buttons(task: str, picks: list[Any], form: ConfigForm) -> Any:
+    """The recommended models, each a button that fills the form with its settings."""
+    if not picks:
+        return widgets.HTML(
+            f"<div>No catalog model for {html.escape(task)} fits this machine.</div>"
+        )
+
+    def choose(pick: Any) -> None:
+        fields = pick.config_fields()
+        fields.pop("task", None)
+        form.set_values(fields)
+
+    buttons = []
+    for pick in picks:
+        button = widgets.Button(
+            description=str(pick),
+            tooltip="Fill the form with this model and its settings",
+            layout=widgets.Layout(width="auto"),
+        )
+        button.on_click(lambda _b, pick=pick: choose(pick))
+        buttons.append(button)
+    title = widgets.HTML(f"<b>Recommended for {html.escape(task)}</b> (click to fill the form)")
+    box = widgets.VBox([title, *buttons])
+    box.add_class("modelforge-recommend")
+    return box

@@ -160,6 +160,29 @@ def test_chat_widget_streams_and_compares_side_by_side(trained: dict[str, Run]) 
     assert chat.answers == [] and "No messages" in chat.conversation.value
 
 
+def test_chat_errors_look_like_errors_and_a_stop_is_marked(
+    trained: dict[str, Run], tmp_path: Path
+) -> None:
+    from modelforge_nb.runs import Workspace
+
+    config = trained["sft"].config
+    unfinished = Workspace(tmp_path / "home").create_run(config)  # no weights yet
+    chat = ChatWidget(unfinished)
+    chat.send("hello")
+    chat.wait(timeout=120)
+    assert "modelforge-chat-error" in chat.conversation.value
+    assert "<b>model:</b> </div>" in chat.conversation.value  # no error text as a reply
+    assert chat.temperature.description == "temperature"
+    assert chat.temperature.style.description_width == "initial"  # the label in full
+    talk = ChatWidget(trained["sft"])
+    talk.max_new_tokens.value = 400
+    talk.send("Tell me a long story.")
+    talk.stop_button.click()
+    talk.wait(timeout=120)
+    assert "(stopped)" in talk.conversation.value
+    assert "(stopped)" in talk.transcript_html()
+
+
 def test_merged_model_loads_alone_and_answers_the_same(
     trained: dict[str, Run], tmp_path: Path
 ) -> None:

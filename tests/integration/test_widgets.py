@@ -295,3 +295,20 @@ def test_the_form_plans_for_another_machine(tiny_causal: Path, tiny_data: dict[s
     assert form.report.ok and form.train_button.disabled
     form.plan_for.value = "this machine"
     assert form.hardware is None and not form.train_button.disabled
+
+
+def test_a_recommendation_click_fills_the_form(tiny_data: dict[str, Path]) -> None:
+    from modelforge_nb.plan import recommend
+    from modelforge_nb.widgets.form import recommendation_buttons
+
+    picks = recommend("text-generation")
+    assert len(picks) >= 2
+    form = ConfigForm({"dataset": str(tiny_data["sft"])})
+    box = recommendation_buttons("text-generation", picks, form)
+    buttons = [c for c in box.children if hasattr(c, "click")]
+    assert [b.description for b in buttons] == [str(p) for p in picks]
+    buttons[1].click()
+    wanted = picks[1].config_fields()
+    assert form.controls["model"].widget.value == wanted["model"]
+    assert form.controls["training.batch_size"].widget.value == wanted["training"]["batch_size"]
+    assert form.controls["dataset"].widget.value == str(tiny_data["sft"])  # kept
