@@ -33,7 +33,12 @@ export class ModelForgePanel extends Widget {
         requestAPI<{ runs: IRunSummary[] }>('runs'),
         requestAPI<IHardware>('hardware')
       ]);
-      this.slot('.mf-runs-slot').innerHTML = runsSection(runs.runs);
+      for (const run of runs.runs) {
+        if (run.status !== 'queued' && run.status !== 'running') {
+          this.stopping.delete(run.id);
+        }
+      }
+      this.slot('.mf-runs-slot').innerHTML = runsSection(runs.runs, this.stopping);
       this.slot('.mf-hardware-slot').innerHTML = hardwareSection(hardware);
       this.slot('.mf-message').textContent = '';
     } catch (error) {
@@ -67,13 +72,17 @@ export class ModelForgePanel extends Widget {
     const action = button.getAttribute('data-action');
     const runId = button.getAttribute('data-run') ?? '';
     if (action === 'stop') {
+      // Feedback at once: the worker stops at its next step, the next poll shows it.
       (button as HTMLButtonElement).disabled = true;
+      button.textContent = 'Stopping…';
+      this.stopping.add(runId);
       try {
         await requestAPI(`runs/${encodeURIComponent(runId)}/stop`, {
           method: 'POST',
           body: '{}'
         });
       } catch (error) {
+        this.stopping.delete(runId);
         this.slot('.mf-message').textContent = `Stop failed: ${error}`;
       }
       await this.refresh();
@@ -83,5 +92,7 @@ export class ModelForgePanel extends Widget {
   }
 
   private onAction: RunAction;
+  /** Runs whose stop was asked for here and that have not ended yet. */
+  private stopping = new Set<string>();
   private timer: number | null = null;
 }

@@ -14,6 +14,9 @@ export interface IRunSummary {
   last_loss: number | null;
   loss_tail: number[];
   error: string | null;
+  model?: string | null;
+  started_at?: number | null;
+  updated_at?: number | null;
 }
 
 export interface IGpu {
@@ -80,13 +83,52 @@ export function percent(run: IRunSummary): number {
   return Math.max(0, Math.min(100, Math.round(run.progress * 100)));
 }
 
-export function runRow(run: IRunSummary): string {
-  const id = escapeHtml(run.id);
-  const loss = run.last_loss === null ? '' : `loss ${run.last_loss.toFixed(4)}`;
-  const total = run.total_steps ?? '?';
-  const stop = ACTIVE.has(run.status)
-    ? `<button class="jp-Button mf-stop" data-action="stop" data-run="${id}">Stop</button>`
+/** A model's short name: the last part of a Hub id or a folder. */
+export function shortModel(model: string | null | undefined): string {
+  if (!model) {
+    return '';
+  }
+  const parts = model.replace(/\/+$/, '').split('/');
+  return parts[parts.length - 1].replace(/^modelforge:/, '');
+}
+
+/** "h:mm:ss" or "m:ss" for a duration in seconds. */
+export function duration(seconds: number): string {
+  const whole = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
+/** Model, start time and how long the run has taken (or took). */
+export function runFacts(run: IRunSummary, now: number = Date.now() / 1000): string {
+  const facts: string[] = [];
+  const model = shortModel(run.model);
+  if (model) {
+    facts.push(escapeHtml(model));
+  }
+  if (typeof run.started_at === 'number') {
+    const started = new Date(run.started_at * 1000);
+    const hhmm = started.toTimeString().slice(0, 5);
+    const end = ACTIVE.has(run.status) ? now : (run.updated_at ?? now);
+    facts.push(`started ${hhmm}`, duration(end - run.started_at));
+  }
+  return facts.length
+    ? `<div class="mf-run-facts" title="${escapeHtml(run.model ?? '')}">${facts.join(' · ')}</div>`
     : '';
+}
+
+export function runRow(run: IRunSummary, stopping = false): string {
+  const id = escapeHtml(run.id);
+  const loss = typeof run.last_loss === 'number' ? `loss ${run.last_loss.toFixed(4)}` : '';
+  const total = run.total_steps ?? '?';
+  // A stop asked for stays shown as such until the run has ended, across refreshes.
+  const stop = !ACTIVE.has(run.status)
+    ? ''
+    : stopping
+      ? `<button class="jp-Button mf-stop" data-action="stop" data-run="${id}" disabled>Stopping…</button>`
+      : `<button class="jp-Button mf-stop" data-action="stop" data-run="${id}">Stop</button>`;
   const error = run.error
     ? `<div class="mf-error" title="${escapeHtml(run.error)}">${escapeHtml(run.error)}</div>`
     : '';
@@ -94,12 +136,13 @@ export function runRow(run: IRunSummary): string {
     `<li class="mf-run" data-run="${id}" data-status="${escapeHtml(run.status)}">` +
     `<div class="mf-run-head"><span class="mf-name">${escapeHtml(run.name)}</span>` +
     `<span class="mf-status mf-status-${escapeHtml(run.status)}">${escapeHtml(run.status)}</span></div>` +
+    runFacts(run) +
     `<div class="mf-progress"><div class="mf-progress-bar" style="width: ${percent(run)}%"></div></div>` +
     `<div class="mf-run-meta"><span>step ${run.step}/${total}</span><span>${loss}</span>` +
     `${sparkline(run.loss_tail)}</div>${error}` +
     `<div class="mf-actions">${stop}` +
-    `<button class="jp-Button" data-action="show" data-run="${id}">Show in notebook</button>` +
-    `<button class="jp-Button" data-action="chat" data-run="${id}">Chat in notebook</button>` +
+    `<button class="jp-Button" data-action="show" data-run="${id}" title="Show the dashboard in the notebook">Show</button>` +
+    `<button class="jp-Button" data-action="chat" data-run="${id}" title="Chat with the model in the notebook">Chat</button>` +
     '</div></li>'
   );
 }
@@ -141,11 +184,11 @@ export function hardwareSection(hardware: IHardware | null): string {
   );
 }
 
-export function runsSection(runs: IRunSummary[]): string {
+export function runsSection(runs: IRunSummary[], stopping: Set<string> = new Set()): string {
   if (!runs.length) {
     return '<div class="mf-empty">No runs yet. Start one with %%modelforge finetune.</div>';
   }
-  return `<ul class="mf-runs">${runs.map(runRow).join('')}</ul>`;
+  return `<ul class="mf-runs">${runs.map(run => runRow(run, stopping.has(run.id))).join('')}</ul>`;
 }
 
 /** The cell a notebook runs for a sidebar action. */

@@ -7,8 +7,11 @@ import {
   magicFor,
   memoryBar,
   percent,
+  duration,
+  runFacts,
   runRow,
   runsSection,
+  shortModel,
   sparklinePoints
 } from '../src/render';
 
@@ -97,5 +100,43 @@ describe('notebook actions', () => {
     expect(magicFor('stop', 'run-1')).toBeNull();
     expect(magicFor('show', 'x; rm -rf /')).toBeNull();
     expect(escapeHtml("'")).toBe('&#39;');
+  });
+});
+
+describe('run card facts', () => {
+  it('shows the model, the start time and how long the run took', () => {
+    const started = new Date(2026, 11, 2, 9, 5, 0).getTime() / 1000;
+    const done = run({
+      status: 'completed',
+      model: '/home/me/models/SmolLM2-135M-Instruct/',
+      started_at: started,
+      updated_at: started + 3725
+    });
+    const facts = runFacts(done);
+    expect(facts).toContain('SmolLM2-135M-Instruct · started 09:05 · 1:02:05');
+    expect(runFacts(run({ status: 'running', started_at: started }), started + 65)).toContain(
+      '1:05'
+    );
+    expect(runFacts(run())).toBe('');
+    expect(shortModel('modelforge:smollm2-135m-instruct')).toBe('smollm2-135m-instruct');
+    expect(duration(59)).toBe('0:59');
+  });
+
+  it('keeps its buttons short, on one row, and survives a loss that is not a number', () => {
+    const html = runRow(run({ last_loss: 'nan' as unknown as number }));
+    expect(html).toContain('>Show</button>');
+    expect(html).toContain('>Chat</button>');
+    expect(html).not.toContain('loss nan');
+  });
+});
+
+describe('stopping', () => {
+  it('shows a stop asked for until the run has ended', () => {
+    const html = runsSection([run()], new Set(['demo-20261124-1200-ab12']));
+    expect(html).toContain('disabled>Stopping…</button>');
+    expect(runsSection([run()])).toContain('>Stop</button>');
+    expect(runsSection([run({ status: 'stopped' })], new Set(['demo-20261124-1200-ab12']))).not.toContain(
+      'Stopping'
+    );
   });
 });

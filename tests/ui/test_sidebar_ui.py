@@ -51,8 +51,18 @@ def test_sidebar_lists_runs_and_stops_a_live_one(
         f"li.mf-run[data-run='{sidebar_runs['live'].id}'][data-status='running']", timeout=90_000
     )
     assert panel.locator(".mf-hardware").count() == 1
+    # Each card: model, start time and duration; its buttons on one row.
+    facts = done.locator(".mf-run-facts").inner_text()
+    assert "causal" in facts and "started" in facts, facts
+    boxes = [b.bounding_box() for b in live.locator(".mf-actions button").all()]
+    assert len(boxes) == 3 and len({round(b["y"]) for b in boxes if b}) == 1, boxes
     page.screenshot(path=str(SCREENSHOTS / "sidebar-light.png"))
     live.locator("button[data-action='stop']").click()
+    # Feedback at once, kept until the run has stopped.
+    page.wait_for_selector(
+        f"li.mf-run[data-run='{sidebar_runs['live'].id}'] button:has-text('Stopping')",
+        timeout=1_000,
+    )
     page.wait_for_selector(
         f"li.mf-run[data-run='{sidebar_runs['live'].id}'][data-status='stopped']", timeout=120_000
     )
