@@ -136,21 +136,27 @@ class Registry:
             rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
         return [_load(r) for r in rows]
 
+    def add_folder(self, folder: Path) -> bool:
+        """Index one run folder as it records itself (identity, status and progress, final
+        metrics), wherever it lies; False when it holds a value SQLite cannot store (listings
+        then read that run from its folder)."""
+        record = read_json(folder / "run.json")
+        status = read_json(folder / "status.json") or {"status": "queued"}
+        indexed = {k: status.get(k) for k in COLUMNS if k in status and k != "created_at"}
+        metrics = read_json(folder / "metrics.json")
+        try:
+            self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
+        except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError):
+            return False
+        return True
+
     def rebuild(self, runs_root: str | Path) -> int:
         """Re-index every run folder under ``runs_root``; returns how many were found."""
         count = 0
         for run_json in sorted(Path(runs_root).glob("*/run.json")):
             folder = run_json.parent
-            record, status = read_json(run_json), read_json(folder / "status.json")
-            if not record.get("id") or not status:
-                continue
-            indexed = {k: status.get(k) for k in COLUMNS if k in status and k != "created_at"}
-            metrics = read_json(folder / "metrics.json")
-            try:
-                self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
-            except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError):
-                continue  # a value SQLite cannot hold: listings read this run from its folder
-            count += 1
+            if read_json(run_json).get("id") and read_json(folder / "status.json"):
+                count += self.add_folder(folder)
         return count
 
 

@@ -8,11 +8,14 @@ the status and the index rewritten) is done by the launcher's reaper or by ``rec
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import sqlite3
 import time
 import warnings
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +118,6 @@ class Run:
         if not (self.output_dir / "run.json").is_file():
             raise RunError("run.unknown", f"{self.output_dir} is not a run folder.", field="run")
         identity = read_json(self.output_dir / "run.json")
-        self._damage: tuple[str | None] | None = None
         self.id: str = str(identity.get("id") or self.output_dir.name)
         self.name: str = str(identity.get("name") or self.id)
         self._registry = registry
@@ -126,19 +128,17 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, status={self.status!r})"
 
-    @property
+    @cached_property
     def damage(self) -> str | None:
         """What is wrong with a damaged run folder (its identity or config unreadable, or a
         config that no longer validates); None when it is whole. Read once."""
-        if self._damage is None:
-            problem = rundir.damage(self.output_dir)
-            if problem is None:
-                try:
-                    _ = self.config
-                except RunError as error:
-                    problem = error.message
-            self._damage = (problem,)
-        return self._damage[0]
+        problem = rundir.damage(self.output_dir)
+        if problem is None:
+            try:
+                _ = self.config
+            except RunError as error:
+                problem = error.message
+        return problem
 
     @property
     def config(self) -> FinetuneConfig:
@@ -391,11 +391,16 @@ class Workspace:
             extra.append({**run.summary(), "run_dir": str(folder), "metrics": run.metrics})
         return sorted(rows + extra, key=lambda row: float(row.get("created_at") or 0), reverse=True)
 
-    def _index_add(self, record: dict[str, Any]) -> None:
+    def _index(self, write: Callable[[], Any]) -> None:
+        """Write to the index; a damaged one is repaired, then written again (a folder
+        outside the runs folder, attached, is not in the rebuild); one that cannot be written
+        now is left to the listing's folder scan, with a warning."""
         try:
-            self.registry.add(record)
+            write()
         except sqlite3.DatabaseError as error:
-            if self._repair(error):  # the rebuild took the new folder in
+            if self._repair(error):
+                with contextlib.suppress(sqlite3.Error):
+                    write()
                 return
             warnings.warn(
                 f"The run index could not be written ({error}); the run is in its folder "
@@ -429,7 +434,7 @@ class Workspace:
                     field="output_root",
                     hint="Free disk space there, or set output_root to a writable folder.",
                 ) from None
-        self._index_add({**identity, "status": "queued"})
+        self._index(lambda: self.registry.add({**identity, "status": "queued"}))
         return Run(run_dir, self.registry)
 
     def finetune(
@@ -504,16 +509,7 @@ class Workspace:
         run = Run(path)
         if run.damage:
             raise RunError("run.damaged", f"Cannot attach {path}: {run.damage}", field="folder")
-        summary = run.summary()
-        self._index_add(
-            {
-                **read_json(path / "run.json"),
-                **{k: summary.get(k) for k in SUMMARY_FIELDS if k != "created_at"},
-                "id": run.id,
-                "run_dir": str(path),
-                "metrics": run.metrics or None,
-            }
-        )
+        self._index(lambda: self.registry.add_folder(path))
         return Run(path, self.registry)
 
     def get_run(self, run_id: str) -> Run:
