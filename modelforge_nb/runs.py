@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,6 +165,13 @@ class Run:
     def error(self) -> str | None:
         error = self._status().get("error")
         return str(error) if error else None
+
+    @property
+    def error_details(self) -> str | None:
+        """More about a failure than its one line: for a GRPO reward that raised, the
+        traceback of the reward function itself."""
+        details = self._status().get("error_details")
+        return str(details) if details else None
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -443,13 +450,42 @@ class Workspace:
         *,
         wait: bool = False,
         hardware: HardwareInfo | None = None,
+        rewards: Sequence[Any] | None = None,
+        namespace: Mapping[str, Any] | None = None,
     ) -> Run:
+        """Preflight ``config`` and start it in a worker; ``wait`` follows it to the end.
+
+        GRPO's ``rewards`` are functions (``grpo.rewards`` may name them, and the
+        built-ins); names are also looked up in ``namespace`` (a notebook's variables).
+        They are checked and packed for the worker before anything starts.
+        """
         from modelforge_nb.tuner.launcher import start_worker
 
+        shipped = None
+        if config.method == "grpo":
+            from modelforge_nb.rewards import pack, resolve_rewards
+
+            resolved = resolve_rewards(config.grpo.rewards, rewards, namespace)
+            shipped = pack(resolved)
+            names = [name for name, _function in resolved]
+            config = config.model_copy(
+                update={"grpo": config.grpo.model_copy(update={"rewards": names})}
+            )
+        elif rewards:
+            raise ConfigError(
+                "grpo.rewards_unused",
+                f"Reward functions were given, but method is {config.method!r}.",
+                field="method",
+                hint="Set method: grpo to train with them, or leave rewards out.",
+            )
         report = self.preflight(config, hardware=hardware)
         if not report.ok:
             raise PreflightError("preflight.failed", report.summary(), report=report)
         run = self.create_run(config)
+        if shipped is not None:
+            from modelforge_nb.rewards import REWARDS_FILE
+
+            (run.output_dir / REWARDS_FILE).write_bytes(shipped)
         start_worker(run.output_dir, num_processes=config.distributed.num_processes)
         if wait:
             run.wait()
@@ -550,12 +586,19 @@ class Workspace:
         return Run(named[0]["run_dir"], self.registry)
 
 
-def finetune(config: FinetuneConfig, *, wait: bool = False, home: str | Path | None = None) -> Run:
+def finetune(
+    config: FinetuneConfig,
+    *,
+    wait: bool = False,
+    home: str | Path | None = None,
+    rewards: Sequence[Any] | None = None,
+) -> Run:
     """Preflight ``config``, then train it in a worker process; returns the run handle.
 
-    Raises ``PreflightError`` (with ``.report``) when preflight finds a blocking problem.
+    ``rewards``: GRPO's reward functions (docs/grpo.md). Raises ``PreflightError`` (with
+    ``.report``) when preflight finds a blocking problem.
     """
-    return Workspace(home).finetune(config, wait=wait)
+    return Workspace(home).finetune(config, wait=wait, rewards=rewards)
 
 
 def attach(folder: str | Path, *, home: str | Path | None = None) -> Run:

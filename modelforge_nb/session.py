@@ -42,9 +42,17 @@ class Session:
                 f"%modelforge show {board.run.id} to follow it."
             )
 
-    def train(self, config: FinetuneConfig, *, detach: bool = False) -> Run:
-        """Preflight, start, and show the dashboard; follow in the foreground unless detached."""
-        run = self.workspace.finetune(config)
+    def train(
+        self,
+        config: FinetuneConfig,
+        *,
+        detach: bool = False,
+        rewards: Any = None,
+        namespace: Any = None,
+    ) -> Run:
+        """Preflight, start, and show the dashboard; follow in the foreground unless detached.
+        GRPO's reward names are looked up in ``namespace`` (the notebook's variables)."""
+        run = self.workspace.finetune(config, rewards=rewards, namespace=namespace)
         board = self.dashboard(run)
         board.show()
         if detach:

@@ -378,9 +378,10 @@ def write_datasets(
     """Example data for every task, with eval splits, written as JSONL into ``folder``.
 
     Returns the paths by name: ``sft`` (input/output), ``chat`` (messages), ``dpo``
-    (prompt/chosen/rejected), ``summarization`` (input/output) and ``qa``
-    (context/question/answers), each with an ``*_eval`` twin whose instruction prompts are
-    held out from training.
+    (prompt/chosen/rejected), ``summarization`` (input/output), ``qa``
+    (context/question/answers) and ``grpo`` (sums in digits: a conversational prompt and its
+    ``answer``), each with an ``*_eval`` twin whose instruction prompts are held out from
+    training.
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -411,4 +412,17 @@ def write_datasets(
         paths[f"qa{split}"] = _write_jsonl(
             out / f"qa{split}.jsonl", [_qa_item(rng) for _ in range(count)]
         )
+        paths[f"grpo{split}"] = _write_jsonl(
+            out / f"grpo{split}.jsonl", [_sum_prompt(rng, held_out) for _ in range(count)]
+        )
     return paths
+
+
+def _sum_prompt(rng: random.Random, held_out: bool) -> dict[str, Any]:
+    """A sum to answer in digits, for GRPO: the prompt, and the answer the rewards check."""
+    while True:
+        a, b = rng.randint(0, 9), rng.randint(0, 9)
+        if _is_held_out_sum(a, b) == held_out:
+            break
+    question = f"What is {a} + {b}? Answer with the number only."
+    return {"prompt": [{"role": "user", "content": question}], "answer": str(a + b)}

@@ -168,6 +168,73 @@ class DpoSettings(Section):
     )
 
 
+class OrpoSettings(Section):
+    """Odds-ratio preference optimisation (method: orpo): SFT and preference in one loss,
+    no reference model."""
+
+    beta: float = Field(
+        0.1, gt=0, le=10, description="Weight of the odds-ratio term (lambda in the paper)."
+    )
+
+
+class KtoSettings(Section):
+    """Kahneman-Tversky optimisation (method: kto): answers marked good or bad, unpaired."""
+
+    beta: float = Field(0.1, gt=0, le=10, description="How far the policy may move from the base.")
+    desirable_weight: float = Field(
+        1.0, gt=0, le=100, description="Weight of the loss on answers labelled true."
+    )
+    undesirable_weight: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Weight of the loss on answers labelled false; raise it when bad answers "
+        "are rarer than good ones.",
+    )
+
+
+class GrpoSettings(Section):
+    """Group relative policy optimisation (method: grpo): sample completions per prompt and
+    learn from the rewards your functions give them."""
+
+    rewards: list[str] = Field(
+        default_factory=list,
+        description="Reward functions by name: functions passed as finetune(..., "
+        "rewards=[...]) or defined in the notebook, or the built-ins exact_match[:COLUMN], "
+        "regex:PATTERN and length[:CHARACTERS] (docs/grpo.md).",
+    )
+    num_generations: int = Field(
+        4,
+        ge=2,
+        le=256,
+        description="Completions sampled per prompt; each reward is compared within its group.",
+    )
+    max_completion_length: int = Field(
+        64, ge=1, le=32768, description="Longest sampled completion in tokens."
+    )
+    temperature: float = Field(1.0, gt=0, le=5, description="Sampling temperature.")
+    beta: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="KL penalty towards the base model; 0 (trl's default) needs no reference "
+        "model in memory.",
+    )
+
+    @field_validator("rewards")
+    @classmethod
+    def _reward_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.partition(":")[0].isidentifier():
+                raise ValueError(
+                    f"has {name!r}, which is not a Python name (or a built-in's NAME:ARGUMENT); "
+                    "name a function"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("names a function twice; list each reward once")
+        return value
+
+
 class GenerationSettings(Section):
     """Defaults for the chat playground."""
 
@@ -326,8 +393,10 @@ class FinetuneConfig(_Schema):
         description="Folder for run outputs; empty: MODELFORGE_HOME, else modelforge-runs in "
         "/content (Colab) or /kaggle/working (Kaggle), else the user data folder.",
     )
-    method: Literal["sft", "dpo"] = Field(
-        "sft", description="sft: supervised fine-tuning; dpo: preference pairs."
+    method: Literal["sft", "dpo", "orpo", "kto", "grpo"] = Field(
+        "sft",
+        description="sft: supervised fine-tuning; dpo and orpo: preference pairs; kto: answers "
+        "labelled good or bad; grpo: prompts and reward functions.",
     )
     adapter: Literal["lora", "qlora", "full"] = Field(
         "lora",
@@ -339,6 +408,9 @@ class FinetuneConfig(_Schema):
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     dpo: DpoSettings = Field(default_factory=DpoSettings)
+    orpo: OrpoSettings = Field(default_factory=OrpoSettings)
+    kto: KtoSettings = Field(default_factory=KtoSettings)
+    grpo: GrpoSettings = Field(default_factory=GrpoSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     distributed: DistributedSettings = Field(default_factory=DistributedSettings)
     report_to: Literal["none", "tensorboard", "wandb"] = Field(
@@ -497,6 +569,40 @@ def _distributed_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
     return problems
 
 
+def _grpo_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
+    """trl's GRPO samples whole groups: the completions one generation pass makes
+    (batch_size x grad_accum x processes) must hold whole groups of num_generations; an
+    eval batch too."""
+    if config.method != "grpo":
+        return []
+    training, grpo = config.training, config.grpo
+    processes = config.distributed.num_processes
+    batch = training.batch_size * training.grad_accum * processes
+    problems = []
+    if batch % grpo.num_generations:
+        problems.append(
+            (
+                "grpo.num_generations",
+                f"{grpo.num_generations} does not divide the {batch} completions of one pass "
+                f"(training.batch_size {training.batch_size} x grad_accum {training.grad_accum}"
+                f" x {processes} process(es)).",
+                "Make batch_size x grad_accum a multiple of num_generations, e.g. batch_size: "
+                f"{grpo.num_generations}.",
+            )
+        )
+    has_eval = config.eval_dataset is not None or config.eval_fraction is not None
+    if has_eval and (training.batch_size * processes) % grpo.num_generations:
+        problems.append(
+            (
+                "training.batch_size",
+                f"{training.batch_size} x {processes} process(es) is not a multiple of "
+                f"grpo.num_generations ({grpo.num_generations}), which evaluation needs.",
+                f"Use a multiple of {grpo.num_generations}, or no eval data.",
+            )
+        )
+    return problems
+
+
 def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
     """Rules that involve several fields, checked after all of them are parsed."""
     task = TASKS[config.task]
@@ -577,6 +683,7 @@ def cross_field_problems(config: FinetuneConfig) -> list[tuple[str, str, str]]:
             )
         )
     problems += _distributed_problems(config)
+    problems += _grpo_problems(config)
     quant = config.quantization
     if quant is not None and quant.compute_dtype != "auto" and training.precision != "auto":
         wanted = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}[training.precision]

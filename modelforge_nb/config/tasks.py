@@ -35,6 +35,8 @@ class DataFormat:
     """Columns a row may have or leave out (or leave empty), with their roles."""
     conversational: bool | None = None
     """True: the values are lists of messages; False: texts; None: either."""
+    keeps_extra: bool = False
+    """Other columns travel with each example (GRPO hands them to the reward functions)."""
 
     def fits(self, row: Mapping[str, Any]) -> bool:
         """Whether ``row`` has this format's columns, with values of its kind."""
@@ -143,6 +145,21 @@ def _conversational(values: Mapping[str, Any], _chat: bool) -> Example:
     return {role: [dict(m) for m in turns] for role, turns in values.items()}
 
 
+def _binary_feedback(values: Mapping[str, Any], chat: bool) -> Example:
+    if isinstance(values["prompt"], list):
+        example = _conversational({k: values[k] for k in ("prompt", "completion")}, chat)
+    else:
+        example = _prompt_completion(values, chat)
+    return {**example, "label": values["label"]}
+
+
+def _prompt_only(values: Mapping[str, Any], chat: bool) -> Example:
+    prompt = values["prompt"]
+    if isinstance(prompt, list):
+        return {"prompt": [dict(m) for m in prompt]}
+    return {"prompt": _user(prompt) if chat else prompt}
+
+
 def _text(values: Mapping[str, Any], _chat: bool) -> Example:
     return {"text": values["text"]}
 
@@ -220,6 +237,10 @@ _EXAMPLE_BUILDERS: dict[str, Callable[[Mapping[str, Any], bool], Example]] = {
     "sharegpt": _sharegpt,
     "text": _text,
     "conversational-preference": _conversational,
+    "binary-feedback": _binary_feedback,
+    "conversational-binary-feedback": _binary_feedback,
+    "prompt-only": _prompt_only,
+    "conversational-prompt-only": _prompt_only,
     "implicit-prompt-preference": _implicit_preference,
     "preference": _preference,
     "source-target": _source_target,
@@ -283,6 +304,36 @@ IMPLICIT_PREFERENCE = DataFormat(
     "preference with an implicit prompt: `chosen` and `rejected` whole conversations (or "
     "texts) that start with the same prompt",
 )
+BINARY_FEEDBACK = DataFormat(
+    "binary-feedback",
+    {"prompt": "prompt", "completion": "completion", "label": "label"},
+    "binary feedback (TRL's unpaired preference): `prompt`, `completion` texts and `label`, "
+    "true for a good answer and false for a bad one",
+    conversational=False,
+)
+CONVERSATIONAL_BINARY_FEEDBACK = DataFormat(
+    "conversational-binary-feedback",
+    {"prompt": "prompt", "completion": "completion", "label": "label"},
+    "conversational binary feedback: `prompt` and `completion` as lists of messages, `label` "
+    "true or false",
+    conversational=True,
+)
+PROMPT_ONLY = DataFormat(
+    "prompt-only",
+    {"prompt": "prompt"},
+    "prompts: `prompt` texts; other columns (e.g. `answer`) are passed to the reward functions",
+    conversational=False,
+    keeps_extra=True,
+)
+CONVERSATIONAL_PROMPT_ONLY = DataFormat(
+    "conversational-prompt-only",
+    {"prompt": "prompt"},
+    "conversational prompts: `prompt` as a list of messages; other columns are passed to the "
+    "reward functions",
+    conversational=True,
+    keeps_extra=True,
+)
+PREFERENCE_FORMATS = (PREFERENCE, CONVERSATIONAL_PREFERENCE, IMPLICIT_PREFERENCE)
 SUMMARY_FORMATS = (
     DataFormat(
         "source-target",
@@ -353,7 +404,10 @@ class Task:
 
     def to_example(self, data_format: DataFormat, row: Row, *, chat: bool) -> Example:
         """How a dataset row becomes a training example for this task's trainer."""
-        return _EXAMPLE_BUILDERS[data_format.name](data_format.roles(row), chat)
+        example = _EXAMPLE_BUILDERS[data_format.name](data_format.roles(row), chat)
+        if data_format.keeps_extra:
+            example.update({k: v for k, v in row.items() if k not in data_format.columns})
+        return example
 
     def architectures(self) -> frozenset[str]:
         """Model types (``config.model_type``) that can learn this task.
@@ -398,7 +452,10 @@ TASKS: dict[str, Task] = {
                 SHAREGPT,
                 TEXT,
             ),
-            "dpo": (PREFERENCE, CONVERSATIONAL_PREFERENCE, IMPLICIT_PREFERENCE),
+            "dpo": PREFERENCE_FORMATS,
+            "orpo": PREFERENCE_FORMATS,
+            "kto": (BINARY_FEEDBACK, CONVERSATIONAL_BINARY_FEEDBACK, *PREFERENCE_FORMATS),
+            "grpo": (PROMPT_ONLY, CONVERSATIONAL_PROMPT_ONLY),
         },
         mapping_names=("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",),
         auto_class="AutoModelForCausalLM",

@@ -197,6 +197,10 @@ def _optional_problem(column: str, value: Any) -> str | None:
 def _value_problem(
     role: str, value: Any, row: dict[str, Any], data_format: DataFormat
 ) -> str | None:
+    if role == "label":
+        if isinstance(value, bool):
+            return None
+        return f"is {_kind(value)}; use true (a good answer) or false (a bad one)."
     if data_format.conversational:
         return _conversational_problem(role, value)
     if data_format.name == "implicit-prompt-preference":
@@ -346,7 +350,8 @@ def _check_rows(
         )
         return None
     extra = sorted(columns - set(data_format.columns) - set(data_format.optional))
-    if extra:
+    # keeps_extra formats (GRPO prompts) hand their other columns to the rewards
+    if extra and not data_format.keeps_extra:
         report.warnings.append(
             DatasetIssue(
                 "dataset.extra_columns", f"has extra columns {extra}; they are ignored.", raw.source

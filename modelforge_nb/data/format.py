@@ -107,8 +107,10 @@ def build_examples(
                 }
             )
         elif isinstance(example["prompt"], list):  # conversational, without a chat template
-            answers = {
-                k: "\n".join(m["content"] for m in v) for k, v in example.items() if k != "prompt"
+            answers = {  # labels and reward columns stay as they are
+                k: "\n".join(m["content"] for m in v) if isinstance(v, list) else v
+                for k, v in example.items()
+                if k != "prompt"
             }
             plain.append(
                 {"prompt": _plain_conversation(prompt_format, example["prompt"]), **answers}

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.embedded import EMBEDDED_MODEL_ID
+
 HERE = Path(__file__).resolve().parent
 ZEPHYR_TRAIN = HERE / "zephyr_train.jsonl"
 ZEPHYR_HELDOUT = HERE / "zephyr_heldout.jsonl"
@@ -27,3 +29,23 @@ def count_taught(rows: list[dict[str, Any]], answers: list[str]) -> int:
     return sum(
         row["keyword"].lower() in answer.lower() for row, answer in zip(rows, answers, strict=True)
     )
+
+
+def quickstart_config(model: str = EMBEDDED_MODEL_ID) -> dict[str, Any]:
+    """The quickstart notebook's run as a config dict: 20 LoRA steps on the Zephyr facts
+    (bench/gguf_export.py and the GGUF test train this one)."""
+    return {
+        "model": model,
+        "dataset": str(ZEPHYR_TRAIN),
+        "run_name": "zephyr-quickstart",
+        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
+        "training": {
+            "max_steps": 20,
+            "batch_size": 8,
+            "grad_accum": 1,
+            "learning_rate": 3.0e-3,
+            "warmup_ratio": 0.05,
+            "logging_steps": 2,
+            "save_steps": 1000,
+        },
+    }

@@ -118,6 +118,8 @@ class Estimate:
     gathered_bytes: int = 0
     """Sharded strategies (fsdp, deepspeed-zero3): the whole blocks gathered for the layer
     being computed and the next one, prefetched."""
+    generation_bytes: int = 0
+    """GRPO: the key/value cache of the completions one generation pass samples."""
 
     @property
     def peak_bytes(self) -> int:
@@ -134,6 +136,7 @@ class Estimate:
             + self.activations_bytes
             + self.logits_bytes
             + self.gathered_bytes
+            + self.generation_bytes
         )
 
     @property
@@ -165,6 +168,7 @@ class Estimate:
             "activations": self.activations_bytes,
             "logits": self.logits_bytes,
             **({"gathered": self.gathered_bytes} if self.gathered_bytes else {}),
+            **({"generation": self.generation_bytes} if self.generation_bytes else {}),
             "overhead": self.overhead_bytes,
         }
 
@@ -194,6 +198,8 @@ class Estimate:
                 "the GPU terms are counted, and come out within 15%, slightly under, of "
                 "published QLoRA peaks; other GPU settings are not measured yet"
             )
+        if self.generation_bytes:
+            memory += "; GRPO's generation cache is counted, not yet measured"
         return (
             f"How sure: {memory} (plan/data/calibration.json, make bench); speed is a rough "
             "guide; preflight(config, probe=True) measures this run."
@@ -341,8 +347,20 @@ def estimate_run(
         gradients = trainable * 4
     weights = _weights(config, shape, half)
     optimizer = trainable * _OPTIMIZER_BYTES[training.optimizer]
-    # a preference pair runs the chosen and the rejected answer through the model
-    tokens = training.batch_size * seq * (2 if config.method == "dpo" else 1)
+    # a preference pair runs the chosen and the rejected answer through the model (KTO: the
+    # answer and a mismatched one for its KL term)
+    tokens = training.batch_size * seq * (2 if config.method in {"dpo", "orpo", "kto"} else 1)
+    generation = generated = 0
+    if config.method == "grpo":
+        # one pass samples batch_size x grad_accum completions (whole groups of
+        # num_generations), each prompt + completion long; the key/value cache holds them
+        # all, sized as if every head had its own keys (an upper bound with grouped queries)
+        completion = config.grpo.max_completion_length
+        sequences = training.batch_size * training.grad_accum
+        seq += completion
+        tokens = training.batch_size * seq
+        generation = 2 * shape.num_layers * shape.hidden_size * half * sequences * seq
+        generated = sequences * completion
     loss = loss or loss_kind(config)
     checkpointing = training.gradient_checkpointing
     spread = config.distributed
@@ -366,7 +384,9 @@ def estimate_run(
     if on_gpu:
         activations = _activations(shape, tokens, seq, checkpointing, half, _SAVED_PER_UNIT)
         logits = _logits(loss, shape, tokens, half, _FUSED_TILE_COPIES)
-        allocated = weights + adapter + gradients + optimizer + activations + logits + gathered
+        allocated = (
+            weights + adapter + gradients + optimizer + activations + logits + gathered + generation
+        )
         overhead = int(_GPU_CONTEXT_BYTES + _GPU_ALLOCATOR_SLACK * allocated)
     else:
         activations = _activations(shape, tokens, seq, checkpointing, 4, _CPU_SAVED_PER_UNIT)
@@ -396,11 +416,13 @@ def estimate_run(
         final_bytes=int(final),
         logs_bytes=_LOG_BYTES,
         tokens_per_second=_tokens_per_second(hardware, shape, config.adapter == "full"),
-        tokens_per_step=tokens * training.grad_accum,
+        # a sampled token costs a forward pass: a third of a trained token
+        tokens_per_step=tokens * training.grad_accum + generated // 3,
         loss=loss,
         strategy=spread.strategy if world > 1 else "ddp",
         world_size=world,
         gathered_bytes=int(gathered),
+        generation_bytes=int(generation),
     )
 
 

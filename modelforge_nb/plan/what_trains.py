@@ -28,8 +28,9 @@ class PreviewExample:
 
     line: int
     part: str
-    """``example``; for DPO ``chosen`` or ``rejected``; for summarization ``source`` or
-    ``target``."""
+    """``example``; for preference pairs ``chosen`` or ``rejected``; for KTO
+    ``desirable`` or ``undesirable``; for GRPO ``prompt`` (no loss: the model writes the
+    completions); for summarization ``source`` or ``target``."""
     ids: list[int]
     tokens: list[str]
     loss: list[bool]
@@ -155,14 +156,20 @@ def _prompt_then(tokenizer: Any, prompt: Any, answer: Any) -> tuple[list[int], l
 
 
 def _causal(
-    example: dict[str, Any], tokenizer: Any, dpo: bool, loss_on: str
+    example: dict[str, Any], tokenizer: Any, method: str, loss_on: str
 ) -> list[tuple[str, Any, Any]]:
     """(part, ids, loss) for one causal example."""
-    if dpo:
+    if "chosen" in example:  # a preference pair (dpo, orpo, kto unpairs it)
         return [
             (part, *_prompt_then(tokenizer, example["prompt"], example[part]))
             for part in ("chosen", "rejected")
         ]
+    if "label" in example:  # kto: one answer, marked good or bad
+        part = "desirable" if example["label"] else "undesirable"
+        return [(part, *_prompt_then(tokenizer, example["prompt"], example["completion"]))]
+    if method == "grpo":  # the prompt only: the model writes the completions
+        ids = _ids(tokenizer, example["prompt"], generation_prompt=True)
+        return [("prompt", ids, [False] * len(ids))]
     if "text" in example:
         ids = _ids(tokenizer, _with_eos(tokenizer, example["text"]))
         return [("example", ids, [True] * len(ids))]
@@ -193,8 +200,7 @@ def preview(config: FinetuneConfig, n: int = 3) -> list[PreviewExample]:
     shown: list[PreviewExample] = []
     for line, example in examples:
         if task.kind == "causal":
-            dpo = config.method == "dpo"
-            for part, ids, loss in _causal(example, tokenizer, dpo, loss_on):
+            for part, ids, loss in _causal(example, tokenizer, config.method, loss_on):
                 shown.append(_sequence(tokenizer, ids, loss, line, part, max_length))
         elif task.kind == "seq2seq":
             source = _ids(tokenizer, example["source"])

@@ -140,6 +140,47 @@ def dpo_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **c
     )
 
 
+def orpo_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **common: Any) -> Any:
+    from trl.experimental.orpo import ORPOConfig
+
+    return ORPOConfig(
+        **common_arguments(config, run_dir, **common), max_length=max_length, beta=config.orpo.beta
+    )
+
+
+def kto_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **common: Any) -> Any:
+    from trl import KTOConfig
+
+    kto = config.kto
+    return KTOConfig(
+        **common_arguments(config, run_dir, **common),
+        max_length=max_length,
+        beta=kto.beta,
+        desirable_weight=kto.desirable_weight,
+        undesirable_weight=kto.undesirable_weight,
+    )
+
+
+def grpo_arguments(config: FinetuneConfig, run_dir: Path, *, max_length: int, **common: Any) -> Any:
+    """trl's GRPO takes prompts whole (it has no prompt length to cut at): ``max_length``
+    serves preflight's length check only."""
+    from trl import GRPOConfig
+
+    del max_length
+
+    grpo = config.grpo
+    return GRPOConfig(
+        **common_arguments(config, run_dir, **common),
+        num_generations=grpo.num_generations,
+        max_completion_length=grpo.max_completion_length,
+        temperature=grpo.temperature,
+        beta=grpo.beta,
+        # the rewards see the extra columns (an answer to compare with)
+        remove_unused_columns=False,
+        log_completions=False,
+    )
+
+
 def seq2seq_arguments(config: FinetuneConfig, run_dir: Path, **common: Any) -> Any:
     from transformers import Seq2SeqTrainingArguments
 

@@ -30,6 +30,8 @@ class Job:
     callbacks: list[Any]
     precision: str
     on_gpu: bool
+    rewards: tuple[Any, ...] = ()
+    """GRPO's reward functions, in the order of ``grpo.rewards``."""
 
     @property
     def common(self) -> dict[str, Any]:
@@ -38,21 +40,47 @@ class Job:
         return {"precision": self.precision, "on_gpu": self.on_gpu, "has_eval": has_eval}
 
 
-def _causal(job: Job) -> Any:
-    """SFT or DPO with trl: trl wraps the model in the LoRA adapter itself."""
-    from datasets import Dataset
-    from trl import DPOTrainer, SFTTrainer
+def _trainer_class(method: str) -> Any:
+    if method == "orpo":  # trl keeps ORPO among its experimental trainers
+        from trl.experimental.orpo import ORPOTrainer
 
-    dpo = job.config.method == "dpo"
-    arguments = builders.dpo_arguments if dpo else builders.sft_arguments
-    return (DPOTrainer if dpo else SFTTrainer)(
+        return ORPOTrainer
+    import trl
+
+    return {
+        "sft": trl.SFTTrainer,
+        "dpo": trl.DPOTrainer,
+        "kto": trl.KTOTrainer,
+        "grpo": trl.GRPOTrainer,
+    }[method]
+
+
+_ARGUMENTS: dict[str, Callable[..., Any]] = {
+    "sft": builders.sft_arguments,
+    "dpo": builders.dpo_arguments,
+    "orpo": builders.orpo_arguments,
+    "kto": builders.kto_arguments,
+    "grpo": builders.grpo_arguments,
+}
+
+
+def _causal(job: Job) -> Any:
+    """SFT, DPO, ORPO, KTO or GRPO with trl: trl wraps the model in the LoRA adapter itself."""
+    from datasets import Dataset
+
+    method = job.config.method
+    extra: dict[str, Any] = {}
+    if method == "grpo":
+        extra["reward_funcs"] = list(job.rewards)
+    return _trainer_class(method)(
         model=job.model,
-        args=arguments(job.config, job.run_dir, max_length=job.max_length, **job.common),
+        args=_ARGUMENTS[method](job.config, job.run_dir, max_length=job.max_length, **job.common),
         train_dataset=Dataset.from_list(job.train),
         eval_dataset=Dataset.from_list(job.evaluation) if job.evaluation else None,
         processing_class=job.tokenizer,
         peft_config=builders.lora_config(job.config),
         callbacks=job.callbacks,
+        **extra,
     )
 
 

@@ -95,6 +95,8 @@ class ChatWidget:
         self.stop_button.on_click(lambda _b: self._stop.set())
         self.clear_button.on_click(lambda _b: self.clear())
         settings = widgets.HBox([self.max_new_tokens, self.temperature, self.top_p])
+        # GRPO: the completions the rewards scored before training, with their rewards
+        self.samples = widgets.HTML(self._samples() if config.method == "grpo" else "")
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>Chat with {html.escape(getattr(run, 'name', str(folder)))}</b>"),
@@ -111,6 +113,7 @@ class ChatWidget:
                     ]
                 ),
                 settings,
+                self.samples,
             ],
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
@@ -126,8 +129,15 @@ class ChatWidget:
         title = html.escape(getattr(self.run, "name", "") or "")
         return (
             f"<div class='modelforge-chat-static'><b>Chat with {title}</b>"
-            f"{self.conversation.value}</div>"
+            f"{self.conversation.value}{self.samples.value}</div>"
         )
+
+    def _samples(self) -> str:
+        from modelforge_nb.widgets.curves import RunCurves
+
+        curves = RunCurves()
+        curves.apply(list(getattr(self.run, "events", [])))
+        return curves.samples_html()
 
     def _render(self, pending: dict[str, str] | None = None) -> None:
         blocks = []

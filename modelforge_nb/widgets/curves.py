@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,15 @@ def metric_value(key: str, value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+#: GRPO's logged values plotted besides the per-reward ones (``rewards/NAME/...``).
+_RL_KEYS = frozenset({"reward", "kl", "completions/mean_length"})
+
+
+def _score(value: Any) -> str:
+    number = _finite(value)
+    return "none" if number is None else f"{number:.3g}"
+
+
 def _finite(value: Any) -> float | None:
     """A logged number to plot; None for a missing value and for "nan" or "inf" (logged
     as text when training diverges: the run's error says so, the plot skips them)."""
@@ -96,6 +106,11 @@ class RunCurves:
     epoch: float | None = None
     stage: str | None = None
     """What the worker is doing before the first step (``stage`` events)."""
+    rl: dict[str, list[Point]] = field(default_factory=dict)
+    """GRPO's logged curves by trl's names: ``rewards/NAME/mean`` and ``/std``, ``reward``,
+    ``kl``, ``completions/mean_length``."""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    """GRPO: completions of the first prompts with each reward, tried before training."""
     _began: float | None = None
     _ended_at: float | None = None
     _first: tuple[float, int] | None = None
@@ -131,11 +146,18 @@ class RunCurves:
                     self._keep(self.learning_rate, "learning_rate", (step, rate))
                 if speed:
                     self._keep(self.tokens_per_second, "tokens_per_second", (step, speed))
+                for key, value in event.items():
+                    if key.startswith("rewards/") or key in _RL_KEYS:
+                        number = _finite(value)
+                        if number is not None:
+                            self._keep(self.rl.setdefault(key, []), key, (step, number))
                 stamp = float(event.get("time", time.time()))
                 if self._first is None or step < self._first[1]:
                     self._first = (stamp, step)
                 self._last_time = stamp
                 self.status = "running"
+            elif kind == "samples":
+                self.samples = [dict(s) for s in event.get("samples") or []]
             elif kind == "eval" and _finite(event.get("eval_loss")) is not None:
                 self._keep(self.eval_loss, "eval_loss", (step, float(event["eval_loss"])))
             elif kind == "start":
@@ -216,11 +238,69 @@ class RunCurves:
                 y_label="tokens/s",
             ),
         ]
+        charts += self._rl_charts(smoothing)
         cells = "".join(f"<div>{c}</div>" for c in charts)
         return (
             '<div style="display: grid; gap: 8px; '
             'grid-template-columns: repeat(auto-fit, minmax(300px, 1fr))">'
             f"{cells}</div>"
+        )
+
+    def _rl_charts(self, smoothing: float) -> list[str]:
+        """GRPO: each reward's mean and spread within the groups, the KL to the base model
+        and the completions' length."""
+        if not self.rl:
+            return []
+        drawable = self._drawable
+        names = sorted({k.split("/")[1] for k in self.rl if k.count("/") == 2})
+        means: dict[str, Sequence[Point]] = {
+            name: drawable(f"rewards/{name}/mean") for name in names
+        }
+        if "reward" in self.rl:
+            means["total"] = drawable("reward")
+        charts = [
+            line_chart(means, title="Reward (mean)", y_label="reward", smoothing=smoothing),
+            line_chart(
+                {name: drawable(f"rewards/{name}/std") for name in names},
+                title="Reward (std within a group)",
+                y_label="std",
+            ),
+        ]
+        if "kl" in self.rl:
+            charts.append(line_chart({"kl": drawable("kl")}, title="KL to the base", y_label="kl"))
+        if "completions/mean_length" in self.rl:
+            charts.append(
+                line_chart(
+                    {"mean": drawable("completions/mean_length")},
+                    title="Completion length",
+                    y_label="tokens",
+                )
+            )
+        return charts
+
+    def samples_html(self) -> str:
+        """GRPO: the completions the rewards were tried on, each with its rewards."""
+        if not self.samples:
+            return ""
+        names = list(self.samples[0].get("rewards", {}))
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in ["prompt", "completion", *names])
+        rows = ""
+        for sample in self.samples:
+            rewards = sample.get("rewards", {})
+            cells = [str(sample.get("prompt", "")), str(sample.get("completion", ""))]
+            scores = "".join(
+                f"<td style='text-align: right'>{_score(rewards.get(n))}</td>" for n in names
+            )
+            rows += (
+                "<tr>"
+                + "".join(
+                    f"<td style='white-space: pre-wrap'>{html.escape(c[:300])}</td>" for c in cells
+                )
+                + f"{scores}</tr>"
+            )
+        return (
+            "<table><caption style='text-align: left'><b>Sample completions and their rewards "
+            f"(before training)</b></caption><tr>{head}</tr>{rows}</table>"
         )
 
     def metrics_html(self) -> str:
@@ -265,7 +345,7 @@ class RunCurves:
         )
         return (
             f"<div class='modelforge-static'>{head}{error}{self.plots_html()}"
-            f"{self.metrics_html()}</div>"
+            f"{self.metrics_html()}{self.samples_html()}</div>"
         )
 
 

@@ -144,13 +144,15 @@ class Dashboard:
         }.get(curves.status, "info")
         self.progress_label.value = curves.progress_text()
         self._draw_plots()
-        self.metrics.value = curves.metrics_html()
+        self.metrics.value = curves.metrics_html() + curves.samples_html()
         self.stop_button.disabled = curves.ended
         self.resume_button.disabled = curves.status not in {"stopped", "failed"}
         if curves.error:
+            details = self.run.error_details  # a reward's own traceback
             self.message.value = (
                 f"<span style='color: var(--jp-error-color1, #b00)'>"
                 f"{html.escape(curves.error)}</span>"
+                + (f"<pre>{html.escape(details)}</pre>" if details else "")
             )
 
     def _draw_plots(self) -> None:

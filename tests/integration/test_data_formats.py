@@ -4,7 +4,8 @@ The samples under tests/data/formats are faithful to how each format ships: Alpa
 tatsu-lab/alpaca (with its `text` column) and as the original pretty-printed
 alpaca_data.json, ShareGPT as LLaMA-Factory and Axolotl read it, TRL's prompt-completion,
 a JSON array saved under a .jsonl name, CNN/DailyMail's columns, the official nested SQuAD
-JSON, and SQuAD v2 rows with unanswerable questions.
+JSON, SQuAD v2 rows with unanswerable questions, binary feedback as trl-lib/kto-mix-14k has
+it, and conversational prompts with a reference column as trl-lib/DeepMath-103K has them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ FORMATS = {
         "tiny_causal",
     ),
     "hh_rlhf.jsonl": ("text-generation", "dpo", "implicit-prompt-preference", "tiny_causal"),
+    "kto_binary_feedback.jsonl": (
+        "text-generation",
+        "kto",
+        "conversational-binary-feedback",
+        "tiny_causal",
+    ),
     "cnn_dailymail.jsonl": ("summarization", "sft", "source-target", "tiny_seq2seq"),
     "squad_official.json": ("extractive-question-answering", "sft", "span", "tiny_qa"),
 }

@@ -22,7 +22,7 @@ from modelforge_nb.config import TASKS, FinetuneConfig
 from modelforge_nb.embedded import EMBEDDED_MODEL_ID
 from modelforge_nb.hardware import GpuInfo, HardwareInfo, tier_for
 from modelforge_nb.plan import detect_hardware, model_shape, preflight, recommend
-from modelforge_nb.plan.estimate import estimate_run, read_model_config
+from modelforge_nb.plan.estimate import Estimate, estimate_run, read_model_config
 from modelforge_nb.plan.recommend import load_catalog
 
 
@@ -529,3 +529,43 @@ def test_the_probe_measures_its_worker_not_the_kernel_that_started_it(
     assert measured["probe_status"] == "completed", measured
     assert 0.1e9 < measured["probe_peak_bytes"] < 1.5e9, measured
     del held
+
+
+def test_grpo_preflight_counts_the_generation_cache_and_the_sampled_tokens() -> None:
+    """GRPO samples batch_size x grad_accum completions per pass: their key/value cache is a
+    term of its own, and longer completions cost memory and time."""
+    from modelforge_nb.hardware import hardware_profile
+    from modelforge_nb.plan.catalog import catalog_entry
+
+    entry = catalog_entry("meta-llama/Llama-3.1-8B-Instruct")
+    assert entry is not None
+    shape = model_shape(dict(entry["config"]), "text-generation")
+    gpu = hardware_profile("h100-80gb")
+
+    def grpo(completion: int) -> Estimate:
+        config = FinetuneConfig(
+            model="m",
+            dataset="d.jsonl",
+            method="grpo",
+            grpo={"rewards": ["exact_match"], "max_completion_length": completion},
+            training={"max_seq_length": 256, "batch_size": 4, "grad_accum": 2},
+        )
+        return estimate_run(config, shape, gpu)
+
+    short, long = grpo(64), grpo(1024)
+    sft = estimate_run(
+        FinetuneConfig(
+            model="m",
+            dataset="d.jsonl",
+            training={"max_seq_length": 256, "batch_size": 4, "grad_accum": 2},
+        ),
+        shape,
+        gpu,
+    )
+    assert "generation" not in sft.terms() and sft.generation_bytes == 0
+    # 2 (keys, values) x layers x hidden x 2 bytes (bf16) x 8 sequences x (256 + 64) tokens
+    assert short.generation_bytes == 2 * 32 * 4096 * 2 * 8 * (256 + 64)
+    assert short.terms()["generation"] == short.generation_bytes
+    assert long.generation_bytes > 3 * short.generation_bytes
+    assert long.activations_bytes > short.activations_bytes and long.peak_bytes > short.peak_bytes
+    assert long.tokens_per_step > short.tokens_per_step > sft.tokens_per_step

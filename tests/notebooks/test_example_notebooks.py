@@ -1,6 +1,8 @@
 """The example notebooks, executed headless in a real kernel as a user would run them.
 
-04 to 06 run whole on tiny local models; 01 runs through ``make demo``'s runner in fast mode;
+04 to 07 run whole on tiny local models (07 trains GRPO with reward functions defined in
+the notebook, named in its ``%%modelforge finetune`` cell); 01 runs through ``make demo``'s
+runner in fast mode;
 02 and 03 (written for Colab and Kaggle GPUs) run here offline on the CPU, where they must
 validate their configs, have preflight say what is missing, and skip the GPU cells cleanly.
 """
@@ -49,7 +51,7 @@ def _home_runs(home: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(home.glob("runs/*/status.json"))]
 
 
-def test_there_are_the_six_notebooks() -> None:
+def test_there_are_the_seven_notebooks() -> None:
     assert ALL == [
         "01_quickstart.ipynb",
         "02_colab_qlora.ipynb",
@@ -57,6 +59,7 @@ def test_there_are_the_six_notebooks() -> None:
         "04_preference_dpo.ipynb",
         "05_summarization.ipynb",
         "06_extractive_qa.ipynb",
+        "07_grpo_rewards.ipynb",
     ]
 
 
@@ -134,3 +137,22 @@ def test_gpu_notebooks_run_offline_on_the_cpu_and_say_what_they_need(
     assert needs in text and "CUDA GPU" in text
     assert "Not training here" in text
     assert _home_runs(tmp_path / "home") == []
+
+
+def test_the_grpo_notebook_raises_the_mean_reward_with_its_own_rewards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewards are defined in a cell and named in the YAML: found in the notebook's
+    namespace, shipped to the worker, and the mean reward rises over the 20 steps."""
+    monkeypatch.setenv("MODELFORGE_HOME", str(tmp_path / "home"))
+    notebook = _execute("07_grpo_rewards.ipynb", tmp_path)
+    assert _error_output(notebook) == []
+    (folder,) = (tmp_path / "home").glob("runs/grpo-example-*")
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    rewards = [e["reward"] for e in events if e["type"] == "log" and "reward" in e]
+    assert len(rewards) == 20
+    assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.2, rewards
+    config = json.loads((folder / "config.json").read_text())
+    assert config["grpo"]["rewards"] == ["correct", "digits_only"]
+    text = _text(notebook)  # the saved notebook keeps the reward plots and the samples
+    assert "Reward (mean)" in text and "Sample completions and their rewards" in text

@@ -13,10 +13,10 @@ PACKAGE = REPO_ROOT / "modelforge_nb"
 #: Who may import whom, lowest first (docs/architecture.md, "Layers").
 LAYERS = [
     {"errors", "_version", "environment", "config", "optional"},
-    {"data", "rundir", "embedded", "card", "tiny", "examples", "hardware"},
+    {"data", "rundir", "embedded", "card", "tiny", "examples", "hardware", "rewards"},
     {"tuner", "registry", "worker"},
     {"plan", "loading"},
-    {"runs", "chat", "export", "hub", "job"},
+    {"runs", "chat", "export", "gguf_export", "hub", "job"},
     {"widgets"},
     {"session", "magics", "server", "demo", "selfcheck"},
 ]

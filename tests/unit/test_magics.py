@@ -117,3 +117,30 @@ def test_export_a_cell_and_attach_its_run_folder(
     magics.modelforge("runs")
     magics.modelforge("export --to elsewhere")
     assert "needs a run id" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_export_gguf_names_what_llama_cpp_cannot_convert(
+    magics: ModelForgeMagics,
+    capsys: pytest.CaptureFixture[str],
+    tiny_causal: Path,
+    tiny_data: dict[str, Path],
+) -> None:
+    """The tiny model's own tokenizer is one llama.cpp does not know: the magic says so, and
+    leaves no half-written file (the real conversion: tests/integration/test_gguf_export.py)."""
+    from modelforge_nb.config import FinetuneConfig
+
+    config = FinetuneConfig(
+        model=str(tiny_causal), dataset=str(tiny_data["sft"]), training={"max_steps": 1}
+    )
+    run = magics.session.workspace.finetune(config, wait=True)
+    magics.modelforge("export --gguf")
+    assert "needs a run id" in capsys.readouterr().out
+    magics.modelforge("export")
+    assert "needs --to FOLDER" in capsys.readouterr().out
+    magics.modelforge(f"export {run.id} --gguf --quantization f16")
+    out = capsys.readouterr().out
+    assert "pre-tokenizer is not one llama.cpp knows" in out
+    gguf = run.output_dir / "gguf"
+    assert not list(gguf.glob("*.gguf*partial")) and not list(gguf.glob("*.gguf"))
+    assert list(gguf.glob("*.convert.log"))
