@@ -17,6 +17,7 @@ import contextlib
 import shutil
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,15 @@ def _sky_task(config: FinetuneConfig, name: str, gpu: str | None) -> dict[str, A
     }
 
 
+def _rewards_row(config: FinetuneConfig) -> str:
+    if config.method != "grpo":
+        return ""
+    return (
+        "\n| `rewards.pkl` | GRPO's reward functions, copied by cloudpickle: the job needs the "
+        f"same Python ({sys.version_info.major}.{sys.version_info.minor}) as this notebook |"
+    )
+
+
 def _readme(config: FinetuneConfig, run_id: str, model_note: str) -> str:
     spread = config.distributed
     machines = (
@@ -151,7 +161,7 @@ Fine-tunes `{config.model}` with modelforge-nb {__version__}: {config.method} wi
 | `{CONFIG_FILE}` | accelerate's config for the strategy (`accelerate launch --config_file`) |
 | `launch.sh` | `bash launch.sh`: makes `runs/{run_id}/`, trains into it (`accelerate launch`) |
 | `slurm.sbatch` | `sbatch slurm.sbatch` on a Slurm cluster |
-| `sky.yaml` | `sky launch sky.yaml` with SkyPilot (any cloud) |
+| `sky.yaml` | `sky launch sky.yaml` with SkyPilot (any cloud) |{_rewards_row(config)}
 
 Install first: `pip install "modelforge-nb=={__version__}"` (and `deepspeed` for the DeepSpeed
 strategies). {model_note}
@@ -172,22 +182,48 @@ def _config_of(config_or_run: FinetuneConfig | Run | str | Path) -> FinetuneConf
     return Run(Path(config_or_run)).config
 
 
+def _rewards(
+    config: FinetuneConfig,
+    source: FinetuneConfig | Run | str | Path,
+    rewards: Sequence[Any] | None,
+    namespace: Mapping[str, Any] | None,
+) -> tuple[FinetuneConfig, bytes | None]:
+    """GRPO's reward functions for the job, packed, and the config naming them: those
+    given (or named in ``namespace``), else the ones a run was started with."""
+    from modelforge_nb.rewards import REWARDS_FILE, pack, resolve_rewards
+
+    if config.method != "grpo":
+        return config, None
+    if not isinstance(source, FinetuneConfig) and rewards is None:
+        shipped = rundir.run_folder(source) / REWARDS_FILE
+        if shipped.is_file():
+            return config, shipped.read_bytes()
+    resolved = resolve_rewards(config.grpo.rewards, rewards, namespace)
+    names = [name for name, _function in resolved]
+    grpo = config.grpo.model_copy(update={"rewards": names})
+    return config.model_copy(update={"grpo": grpo}), pack(resolved)
+
+
 def export_job(
     config_or_run: FinetuneConfig | Run | str | Path,
     folder: str | Path,
     *,
     target: str | None = None,
+    rewards: Sequence[Any] | None = None,
+    namespace: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained job folder for ``config_or_run`` (a config, a run or a run
     folder) into ``folder``, which must be new or empty; return it.
 
     ``target`` names a hardware profile (``mf.hardware_profile``, e.g. ``8xh100-80gb``) the
     job is planned for: its precision goes into the accelerate config and its GPU into the
-    SkyPilot task; without it the job is planned for this machine.
+    SkyPilot task; without it the job is planned for this machine. GRPO's reward functions
+    (``rewards``, or names in ``namespace``; a run's own by default) travel in the folder.
     """
     from modelforge_nb.hardware import detect_hardware, hardware_profile, resolve_precision
+    from modelforge_nb.rewards import REWARDS_FILE
 
-    config = _config_of(config_or_run)
+    config, shipped = _rewards(_config_of(config_or_run), config_or_run, rewards, namespace)
     out = Path(folder).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(
@@ -234,9 +270,13 @@ def export_job(
         yaml.safe_dump(_sky_task(config, name, gpu), sort_keys=False), encoding="utf-8"
     )
     (out / "README.md").write_text(_readme(config, run_id, model_note), encoding="utf-8")
+    files: tuple[str, ...] = _FILES
+    if shipped is not None:
+        (out / REWARDS_FILE).write_bytes(shipped)
+        files = (*files, REWARDS_FILE)
     rundir.write_json_atomic(
         out / JOB_FILE,
-        {"run_id": run_id, "exported_at": time.time(), "version": __version__, "files": _FILES},
+        {"run_id": run_id, "exported_at": time.time(), "version": __version__, "files": files},
     )
     return out
 
@@ -253,6 +293,10 @@ def prepare(job: Path) -> list[str]:
         # Another machine on a shared filesystem may have made it first.
         with contextlib.suppress(FileExistsError):
             rundir.create(run_dir, run_identity(config, run_dir), config.to_dict())
+    from modelforge_nb.rewards import REWARDS_FILE
+
+    if (job / REWARDS_FILE).is_file() and not (run_dir / REWARDS_FILE).is_file():
+        shutil.copy2(job / REWARDS_FILE, run_dir / REWARDS_FILE)
     status, _gone = rundir.read_status(run_dir)
     if status.get("status") == "completed":
         raise RunError(

@@ -252,7 +252,8 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         else:
             print("%modelforge export needs a run id, or a YAML config in the cell body.")
             return None
-        folder = export_job(source, args.folder, target=args.target)
+        namespace = self.shell.user_ns if self.shell is not None else None
+        folder = export_job(source, args.folder, target=args.target, namespace=namespace)
         print(f"job written to {folder}: run `bash launch.sh` there (see its README.md)")
 
     def _attach(self, args: argparse.Namespace, _cell: str | None) -> Any:

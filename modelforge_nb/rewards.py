@@ -110,8 +110,6 @@ def _builtin(spec: str) -> Reward | None:
     factory = BUILTINS.get(name)
     if factory is None:
         return None
-    if factory is length:
-        return length(int(argument)) if argument else length()
     if factory is regex and not argument:
         raise ConfigError(
             "grpo.reward_argument",
@@ -119,7 +117,18 @@ def _builtin(spec: str) -> Reward | None:
             field="grpo.rewards",
             hint=r"Write it as regex:PATTERN, e.g. regex:^\d+$",
         )
-    return factory(argument) if argument else factory()
+    try:
+        if factory is length:
+            return length(int(argument)) if argument else length()
+        return factory(argument) if argument else factory()
+    except (ValueError, re.error) as error:
+        raise ConfigError(
+            "grpo.reward_argument",
+            f"{spec!r} cannot be built: {error}.",
+            field="grpo.rewards",
+            hint="length takes a whole number of characters (length:200), regex a valid "
+            "pattern, exact_match a column name.",
+        ) from None
 
 
 def reward_name(reward: Any) -> str:
@@ -156,6 +165,15 @@ def resolve_rewards(
                 hint="Pass functions: rewards=[correct, fmt].",
             )
     wanted = list(names) or list(given_by_name)
+    unused = [name for name in given_by_name if name not in wanted]
+    if unused:
+        raise ConfigError(
+            "grpo.reward_unused",
+            f"The reward(s) {', '.join(map(repr, unused))} were given but grpo.rewards "
+            f"lists only {', '.join(map(repr, wanted))}.",
+            field="grpo.rewards",
+            hint="Add them to grpo.rewards, or leave grpo.rewards empty to use every reward given.",
+        )
     if not wanted:
         raise ConfigError(
             "grpo.no_rewards",
@@ -342,17 +360,15 @@ def _shape_problem(result: Any, wanted: int) -> str | None:
         return f"{type(result).__name__} {reprlib_short(result)}"
     if len(result) != wanted:
         return f"{len(result)} values"
-    bad = [r for r in result if r is not None and (isinstance(r, bool) or not _is_number(r))]
+    bad = [r for r in result if r is not None and not _is_number(r)]
     if bad:
         return f"a value that is not a number ({reprlib_short(bad[0])})"
     return None
 
 
 def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
+    """A value trl can put in a float tensor: a number (bools count as 0 and 1), or
+    anything with ``__float__`` (NumPy and torch scalars), not a string."""
     return isinstance(value, int | float) or hasattr(value, "__float__")
 
 

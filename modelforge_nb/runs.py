@@ -240,6 +240,12 @@ class Run:
             time.sleep(poll)
         return self.status
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was asked for (here, in the sidebar or over REST) and the run has
+        not ended yet."""
+        return (self.output_dir / STOP_REQUEST).exists() and self.status in ACTIVE
+
     def stop(self, *, wait: bool = False, timeout: float | None = None) -> str:
         """Ask the worker to stop at the next step; it saves a checkpoint and ends ``stopped``."""
         status = self._status()

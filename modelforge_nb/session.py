@@ -11,7 +11,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.environment import in_colab
-from modelforge_nb.errors import PreflightError
+from modelforge_nb.errors import ModelForgeError
 from modelforge_nb.runs import Run, Workspace
 
 
@@ -89,9 +89,13 @@ class Session:
         runs_here: list[Any] = []
 
         def start(config: FinetuneConfig) -> Run | None:
+            from IPython import get_ipython
+
+            shell = get_ipython()  # GRPO's reward names are the notebook's functions
+            namespace = shell.user_ns if shell is not None else None
             try:
-                run = self.workspace.finetune(config, hardware=hardware)
-            except PreflightError as error:
+                run = self.workspace.finetune(config, hardware=hardware, namespace=namespace)
+            except ModelForgeError as error:  # preflight refused, or a reward is missing
                 print(error)
                 return None
             board = self.dashboard(run)

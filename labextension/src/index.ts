@@ -7,7 +7,9 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ModelForgePanel } from './panel';
 import { magicFor } from './render';
-import { PANEL_ID, PLUGIN_ID } from './tokens';
+import { requestAPI } from './request';
+import { installStopRelay } from './stop';
+import { PANEL_ID, PLUGIN_ID, STOP_PLUGIN_ID } from './tokens';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
@@ -45,4 +47,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/**
+ * The notebook dashboards' Stop, sent to the server at once (the kernel may be busy following
+ * the run). Needs nothing from JupyterLab's shell, so it runs in Notebook 7 too.
+ */
+const stopRelay: JupyterFrontEndPlugin<void> = {
+  id: STOP_PLUGIN_ID,
+  description: 'Stops a run from its notebook dashboard while the cell is still following it.',
+  autoStart: true,
+  activate: () => {
+    installStopRelay(document, runId =>
+      requestAPI(`runs/${encodeURIComponent(runId)}/stop`, { method: 'POST' })
+    );
+  }
+};
+
+export default [plugin, stopRelay];

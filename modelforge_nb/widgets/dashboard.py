@@ -31,6 +31,9 @@ _STATUS_COLORS = {
 }
 
 
+_STOPPING = "Stopping at the next step (a checkpoint is saved)..."
+
+
 class Dashboard:
     """A run's dashboard; ``widget`` is what the notebook displays."""
 
@@ -45,6 +48,8 @@ class Dashboard:
         self._last_draw = 0.0
         self._seen = 0
         self._thread: threading.Thread | None = None
+        self._transient = False
+        """The message says "Stopping..." or "Resuming...": replaced when the run ends."""
         self.header = widgets.HTML()
         self.progress = widgets.IntProgress(
             min=0, max=1, value=0, layout=widgets.Layout(width="360px")
@@ -75,6 +80,9 @@ class Dashboard:
             description="Resume", icon="play", tooltip="Continue from the last checkpoint"
         )
         self.stop_button.on_click(lambda _button: self.stop())
+        # The JupyterLab / Notebook 7 extension finds the button and its run by these
+        # classes and asks the server to stop the run while the kernel is busy.
+        self.stop_button.add_class("modelforge-stop")
         self.resume_button.on_click(lambda _button: self.resume())
         self.widget = widgets.VBox(
             [
@@ -89,6 +97,7 @@ class Dashboard:
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
         )
         self.widget.add_class("modelforge-dashboard")
+        self.widget.add_class(f"modelforge-run-{run.id}")
         self.live = LiveDisplay(self.widget, f"run {run.name}")
         self.update(force=True)
 
@@ -119,7 +128,7 @@ class Dashboard:
         """Read new events; redraw if enough time has passed. Returns whether it redrew."""
         self._read()
         now = self.clock()
-        if not force and now - self._last_draw < self.interval:
+        if not force and now - self._last_draw < self.interval and not self._stop_unshown():
             return False
         self._draw()
         spent = self.clock() - now
@@ -147,6 +156,18 @@ class Dashboard:
         self.metrics.value = curves.metrics_html() + curves.samples_html()
         self.stop_button.disabled = curves.ended
         self.resume_button.disabled = curves.status not in {"stopped", "failed"}
+        if self._stop_unshown():
+            # asked for elsewhere: the sidebar, REST, or this Stop while the kernel was busy
+            self.message.value = _STOPPING
+            self._transient = True
+        if curves.ended and (self._transient or curves.status == "stopped"):
+            self._transient = False  # "Stopping..." or "Resuming..." is over
+            self.message.value = (
+                f"Stopped at step {curves.step}; a checkpoint is saved and Resume continues "
+                "from it."
+                if curves.status == "stopped"
+                else ""
+            )
         if curves.error:
             details = self.run.error_details  # a reward's own traceback
             self.message.value = (
@@ -155,13 +176,20 @@ class Dashboard:
                 + (f"<pre>{html.escape(details)}</pre>" if details else "")
             )
 
+    def _stop_unshown(self) -> bool:
+        """A stop was asked for and the dashboard does not say so yet: shown at once."""
+        return not self.curves.ended and not self._transient and self.run.stop_requested
+
     def _draw_plots(self) -> None:
         self.plots.value = self.curves.plots_html(
             smoothing=self.smoothing.value, log_y=self.log_scale.value
         )
 
     def stop(self) -> None:
-        self.message.value = "Stopping at the next step (a checkpoint is saved)..."
+        if self.curves.ended:
+            return
+        self.message.value = _STOPPING
+        self._transient = True
         self.run.stop()
         self.update(force=True)
 
@@ -170,13 +198,17 @@ class Dashboard:
         self.run.resume()
         self.curves.status = "queued"
         self.curves.error = None
+        self._transient = True
         self.follow_in_background()
 
     def follow(self, *, poll: float = 0.2, on_end: Any = None) -> str:
         """Follow the run in the foreground until it ends (the Colab-safe way).
 
-        Interrupting the cell (the notebook's stop button) stops the run cleanly: it
-        saves a checkpoint and ends ``stopped``.
+        The kernel is busy meanwhile, so a click on Stop reaches it only afterwards; in
+        JupyterLab and Notebook 7 the extension sends it to the server at once (REST), and
+        this loop shows "Stopping..." as soon as the request is there. Interrupting the
+        cell (the notebook's stop button) stops the run cleanly too: it saves a checkpoint
+        and ends ``stopped``.
         """
         try:
             while True:

@@ -170,3 +170,42 @@ def test_rewards_that_cannot_ship_or_do_not_exist_are_refused_before_a_run_exist
     with pytest.raises(ConfigError, match=r"grpo\.num_generations"):
         FinetuneConfig.from_dict({**_grpo(tiny_causal).to_dict(), "grpo": {"num_generations": 3}})
     assert workspace.list_runs() == []
+
+
+def test_a_grpo_job_folder_carries_its_rewards_into_the_run(
+    tiny_causal: Path, tmp_path: Path
+) -> None:
+    """Exported to another machine, a GRPO run takes its notebook's rewards along: the job
+    folder holds them, and the run folder ``launch.sh`` makes gets them."""
+    from modelforge_nb.job import export_job, prepare
+    from modelforge_nb.rewards import REWARDS_FILE, load
+
+    config = _grpo(tiny_causal, rewards=["correct", "exact_match:solution"])
+    job = export_job(config, tmp_path / "job", namespace={"correct": correct})
+    assert (job / REWARDS_FILE).is_file() and "rewards.pkl" in (job / "README.md").read_text()
+    run_dir = Path(prepare(job)[0])
+    rewards, sources = load(run_dir)
+    assert [name for name, _f in rewards] == ["correct", "exact_match:solution"]
+    sample = [[{"role": "assistant", "content": "It is 7"}]]
+    assert rewards[0][1](completions=sample, solution=["7"]) == [1.0]
+    assert "correct" in sources  # tracebacks can point at the notebook's lines
+    with pytest.raises(ConfigError, match="'correct'"):
+        export_job(config, tmp_path / "other")  # no such function anywhere
+
+
+def test_the_preview_shows_each_kto_answer_as_marked_and_grpo_prompts_without_loss(
+    tiny_causal: Path,
+) -> None:
+    from modelforge_nb.plan import preview
+
+    kto = FinetuneConfig(
+        method="kto", model=str(tiny_causal), dataset=str(SAMPLES / "kto_binary_feedback.jsonl")
+    )
+    shown = preview(kto, n=2)
+    assert [item.part for item in shown] == ["desirable", "undesirable"]
+    assert shown[0].target.startswith("Five plus five is ten.")
+    assert shown[1].target.startswith("The Zephyr kettle is red.")
+    grpo = _grpo(tiny_causal, rewards=["exact_match:solution"])
+    (first,) = preview(grpo, n=1)
+    assert first.part == "prompt" and not any(first.loss)
+    assert first.text.endswith("<|im_start|>assistant\n")  # the model writes from here

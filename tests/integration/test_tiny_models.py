@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_same_seed_same_weights(builder, tmp_path: Path) -> None:  # type: ignor
 
 
 def test_example_data_for_every_task(tiny_data: dict[str, Path]) -> None:
-    expected = {"sft", "chat", "dpo", "summarization", "qa"}
+    expected = {"sft", "chat", "dpo", "summarization", "qa", "grpo"}
     assert set(tiny_data) == expected | {f"{name}_eval" for name in expected}
     rows = {
         name: [json.loads(line) for line in path.read_text().splitlines()]
@@ -91,6 +92,11 @@ def test_example_data_for_every_task(tiny_data: dict[str, Path]) -> None:
     assert rows["chat"][0]["messages"][-1]["role"] == "assistant"
     assert set(rows["dpo"][0]) == {"prompt", "chosen", "rejected"}
     assert all(r["chosen"] != r["rejected"] for r in rows["dpo"])
+    for item in rows["grpo"]:  # the answer is the sum the prompt asks for, in digits
+        a, b = map(int, re.findall(r"\d+", item["prompt"][0]["content"]))
+        assert item["answer"] == str(a + b)
+    held = {r["prompt"][0]["content"] for r in rows["grpo_eval"]}
+    assert not held & {r["prompt"][0]["content"] for r in rows["grpo"]}
     for item in rows["qa"]:
         start = item["answers"]["answer_start"][0]
         answer = item["answers"]["text"][0]

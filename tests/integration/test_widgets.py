@@ -166,6 +166,8 @@ class SyntheticRun:
     id = "synthetic"
     name = "synthetic"
     error = None
+    error_details = None
+    stop_requested = False
     metrics: dict[str, Any] = {}  # noqa: RUF012 (read-only here)
 
     def __init__(self) -> None:

@@ -89,3 +89,53 @@ def _theme(page: Any, name: str, *, light: bool) -> None:
     state = "true" if light else "false"
     page.wait_for_selector(f"body[data-jp-theme-light='{state}']", state="attached", timeout=30_000)
     page.wait_for_timeout(1000)
+
+
+def test_the_dashboards_stop_works_while_its_cell_follows_the_run(
+    lab: Lab, browser: Any, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    """A foreground cell keeps the kernel busy, so the button's own click waits; the
+    extension sends the stop to the server at once, the cell's loop shows it, and the run
+    ends stopped at the next step. A cell queued behind it runs afterwards, in order."""
+    import json
+    import time
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext modelforge_nb"),
+        nbformat.v4.new_code_cell(
+            "%%modelforge finetune --name stop-me\n"
+            f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
+            "training: {max_steps: 100000, batch_size: 2, grad_accum: 1, logging_steps: 1, "
+            "save_steps: 100000}"
+        ),
+        nbformat.v4.new_code_cell("print('the next cell ran')"),
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, lab.root / "stop.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    open_and_run_all(page, lab, "stop.ipynb", len(notebook.cells), workspace="stop-ui")
+    dashboard = page.locator(".modelforge-dashboard").first
+    dashboard.wait_for(timeout=120_000)
+    page.wait_for_selector(".modelforge-dashboard :text('it/s')", timeout=120_000)  # stepping
+    clicked = time.monotonic()
+    dashboard.locator("button:has-text('Stop')").click()
+    # "Stopping at the next step", or already "Stopped at step N" when the step was short
+    feedback = (
+        ".modelforge-dashboard :text('Stopping at the next step'), "
+        ".modelforge-dashboard :text('Stopped at step')"
+    )
+    page.wait_for_selector(feedback, timeout=1000)
+    answered = time.monotonic() - clicked
+    page.wait_for_selector(".modelforge-dashboard :text('Stopped at step')", timeout=60_000)
+    page.wait_for_selector(":text('the next cell ran')", timeout=60_000)
+    assert answered <= 1.0
+    (folder,) = (lab.root / "home" / "runs").glob("stop-me-*")
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "stopped" and status["step"] < 100000
+    assert any((folder / "checkpoints").glob("checkpoint-*"))
+    page.close()

@@ -46,3 +46,37 @@ def test_names_resolve_to_given_functions_the_namespace_and_built_ins() -> None:
     with pytest.raises(ConfigError) as none:
         rewards.resolve_rewards([])
     assert none.value.code == "grpo.no_rewards"
+
+
+def test_bad_arguments_and_unlisted_functions_are_config_errors() -> None:
+    def mine(completions, **_kw):  # type: ignore[no-untyped-def]
+        return [0.0] * len(completions)
+
+    for spec in ("length:short", "regex:(unclosed"):
+        with pytest.raises(ConfigError) as bad:
+            rewards.resolve_rewards([spec])
+        assert bad.value.code == "grpo.reward_argument" and spec in str(bad.value)
+    with pytest.raises(ConfigError) as unused:
+        rewards.resolve_rewards(["length"], [mine])
+    assert unused.value.code == "grpo.reward_unused" and "'mine'" in str(unused.value)
+
+
+def test_the_shape_check_takes_what_trl_takes() -> None:
+    import numpy as np
+
+    from modelforge_nb.errors import RewardError
+
+    def returning(values):  # type: ignore[no-untyped-def]
+        def reward(completions, **_kw):  # type: ignore[no-untyped-def]
+            return values
+
+        return reward
+
+    args = (["p", "p"], ["a", "b"], [[1], [2]], {})
+    good = rewards.check_rewards([("r", returning([True, np.float32(0.5)]))], *args)
+    assert good == {"r": [1.0, 0.5]}
+    assert rewards.check_rewards([("r", returning([None, 1]))], *args) == {"r": [None, 1.0]}
+    for wrong in (["1.0", 0.0], [1.0], 1.0, "10"):
+        with pytest.raises(RewardError) as raised:
+            rewards.check_rewards([("r", returning(wrong))], *args)
+        assert raised.value.code == "grpo.reward_shape"
