@@ -1,8 +1,4 @@
-import {
-  ILabShell,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ModelForgePanel } from './panel';
@@ -22,13 +18,16 @@ interface INotebookLike {
 
 const icon = new LabIcon({ name: 'modelforge-nb:runs', svgstr: ICON_SVG });
 
-/** Registers the ModelForge sidebar panel; everything else lives in its own module. */
+/**
+ * Registers the ModelForge sidebar panel in the shell's left area: JupyterLab's sidebar, or
+ * Notebook 7's left panel (View > Left Sidebar). Everything else lives in its own module.
+ */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Runs and GPU state of modelforge-nb in the JupyterLab sidebar.',
+  description: 'Runs and GPU state of modelforge-nb in the JupyterLab or Notebook 7 sidebar.',
   autoStart: true,
-  requires: [ILabShell],
-  activate: (app: JupyterFrontEnd, shell: ILabShell) => {
+  activate: (app: JupyterFrontEnd) => {
+    const shell = app.shell;
     const panel = new ModelForgePanel(async (action, runId) => {
       const text = magicFor(action, runId);
       const notebook = shell.currentWidget as unknown as INotebookLike | null;

@@ -277,90 +277,6 @@ def _check_weights_finite(model: Any, config: FinetuneConfig, precision: str, st
             )
 
 
-#: Prompts and completions per prompt that the rewards are tried on before training.
-_TRIAL_PROMPTS, _TRIAL_COMPLETIONS = 2, 2
-
-
-def _sample_completions(
-    config: FinetuneConfig, model: Any, tokenizer: Any, examples: list[dict[str, Any]]
-) -> tuple[list[Any], list[Any], list[list[int]]]:
-    """A few real completions of the first prompts, sampled as GRPO will sample them, in
-    trl's shapes (a conversational prompt's completion is a list with one message)."""
-    import torch
-
-    prompts, completions, ids = [], [], []
-    for example in examples[:_TRIAL_PROMPTS]:
-        prompt = example["prompt"]
-        chat = isinstance(prompt, list)
-        if chat:
-            text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        else:
-            text = prompt
-        encoded = tokenizer(text, return_tensors="pt", add_special_tokens=not chat)
-        encoded = encoded.to(next(model.parameters()).device)
-        with torch.no_grad():
-            output = model.generate(
-                **encoded,
-                do_sample=True,
-                temperature=config.grpo.temperature,
-                max_new_tokens=config.grpo.max_completion_length,
-                num_return_sequences=_TRIAL_COMPLETIONS,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        for row in output[:, encoded["input_ids"].shape[1] :].tolist():
-            answer = tokenizer.decode(row, skip_special_tokens=True)
-            prompts.append(prompt)
-            completions.append(
-                [{"role": "assistant", "content": answer}] if isinstance(prompt, list) else answer
-            )
-            ids.append(row)
-    return prompts, completions, ids
-
-
-def _checked_rewards(
-    config: FinetuneConfig,
-    model: Any,
-    tokenizer: Any,
-    examples: list[dict[str, Any]],
-    run_dir: Path,
-    *,
-    probe: bool,
-    main: bool,
-) -> tuple[Any, ...]:
-    """The run's reward functions, each tried on real completions before training (a
-    reward that raises ends the run with its own traceback, not the trainer's)."""
-    from modelforge_nb.rewards import check_rewards, load
-
-    if probe:  # the probe measures memory and speed; any reward will do
-        return (lambda completions, **_kw: [0.0] * len(completions),)
-    rewards, sources = load(run_dir)
-    prompts, completions, ids = _sample_completions(config, model, tokenizer, examples)
-    shown = examples[:_TRIAL_PROMPTS]
-    columns = {
-        key: [example[key] for example in shown for _ in range(_TRIAL_COMPLETIONS)]
-        for key in shown[0]
-        if key != "prompt"
-    }
-    scores = check_rewards(rewards, prompts, completions, ids, columns, sources)
-    if main:
-        from modelforge_nb.rewards import completion_text
-
-        append_event(
-            run_dir,
-            "samples",
-            step=0,
-            samples=[
-                {
-                    "prompt": completion_text(prompt),
-                    "completion": completion_text(completion),
-                    "rewards": {name: values[i] for name, values in scores.items()},
-                }
-                for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True))
-            ],
-        )
-    return tuple(function for _name, function in rewards)
-
-
 def train(
     config: FinetuneConfig,
     run_dir: Path,
@@ -437,7 +353,9 @@ def train(
     rewards: tuple[Any, ...] = ()
     if config.method == "grpo":
         stage("trying the rewards")
-        rewards = _checked_rewards(
+        from modelforge_nb.tuner.reward_trial import checked_rewards
+
+        rewards = checked_rewards(
             config, model, tokenizer, train_examples, run_dir, probe=probe, main=state is not None
         )
     stage("tokenizing")

@@ -51,3 +51,34 @@ def open_and_run_all(page: Any, lab: Lab, notebook: str, cells: int, workspace: 
     page.locator(".jp-Notebook .jp-Cell").first.click()
     for _cell in range(cells):
         page.keyboard.press("Shift+Enter")
+
+
+def write_notebook(path: Path, sources: list[str]) -> int:
+    """A notebook of code cells for the Python 3 kernel; returns how many cells it has."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+    return len(sources)
+
+
+def endless_run_cell(name: str, model: Path, data: Path) -> str:
+    """A ``%%modelforge finetune`` cell whose run goes on until it is stopped."""
+    return (
+        f"%%modelforge finetune --name {name}\nmodel: {model}\ndataset: {data}\n"
+        "training: {max_steps: 100000, batch_size: 2, grad_accum: 1, logging_steps: 1, "
+        "save_steps: 100000}"
+    )
+
+
+#: The dashboard says a stop was heard: stopping, or (when the step was short) stopped.
+STOP_FEEDBACK = (
+    ".modelforge-dashboard :text('Stopping at the next step'), "
+    ".modelforge-dashboard :text('Stopped at step')"
+)

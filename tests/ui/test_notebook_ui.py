@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from lab_helpers import SCREENSHOTS, Lab, open_and_run_all
+from lab_helpers import (
+    SCREENSHOTS,
+    STOP_FEEDBACK,
+    Lab,
+    endless_run_cell,
+    open_and_run_all,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.slow
 ALPACA = Path(__file__).parents[1] / "data" / "formats" / "alpaca.jsonl"
@@ -16,30 +22,22 @@ ALPACA = Path(__file__).parents[1] / "data" / "formats" / "alpaca.jsonl"
 def test_dashboard_and_form_render_in_jupyterlab(
     lab: Lab, browser: Any, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("%load_ext modelforge_nb"),
-        nbformat.v4.new_code_cell(
+    cells = write_notebook(
+        lab.root / "ui.ipynb",
+        [
+            "%load_ext modelforge_nb",
             "%%modelforge finetune --name lab-run\n"
             f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
             f"eval_dataset: {tiny_data['sft_eval']}\n"
             "training: {max_steps: 24, learning_rate: 0.01, batch_size: 8, grad_accum: 1, "
-            "logging_steps: 2, eval_steps: 8, save_steps: 12}"
-        ),
-        nbformat.v4.new_code_cell("%modelforge panel"),
-        nbformat.v4.new_code_cell(
-            f"%%modelforge preview 2\nmodel: {tiny_causal}\ndataset: {ALPACA}\n"
-        ),
-    ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, lab.root / "ui.ipynb")
+            "logging_steps: 2, eval_steps: 8, save_steps: 12}",
+            "%modelforge panel",
+            f"%%modelforge preview 2\nmodel: {tiny_causal}\ndataset: {ALPACA}\n",
+        ],
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
-    open_and_run_all(page, lab, "ui.ipynb", len(notebook.cells), workspace="notebook-ui")
+    open_and_run_all(page, lab, "ui.ipynb", cells, workspace="notebook-ui")
     dashboard = page.locator(".modelforge-dashboard").first
     try:
         dashboard.wait_for(timeout=120_000)
@@ -100,36 +98,22 @@ def test_the_dashboards_stop_works_while_its_cell_follows_the_run(
     import json
     import time
 
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell("%load_ext modelforge_nb"),
-        nbformat.v4.new_code_cell(
-            "%%modelforge finetune --name stop-me\n"
-            f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
-            "training: {max_steps: 100000, batch_size: 2, grad_accum: 1, logging_steps: 1, "
-            "save_steps: 100000}"
-        ),
-        nbformat.v4.new_code_cell("print('the next cell ran')"),
-    ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, lab.root / "stop.ipynb")
+    cells = write_notebook(
+        lab.root / "stop.ipynb",
+        [
+            "%load_ext modelforge_nb",
+            endless_run_cell("stop-me", tiny_causal, tiny_data["sft"]),
+            "print('the next cell ran')",
+        ],
+    )
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    open_and_run_all(page, lab, "stop.ipynb", len(notebook.cells), workspace="stop-ui")
+    open_and_run_all(page, lab, "stop.ipynb", cells, workspace="stop-ui")
     dashboard = page.locator(".modelforge-dashboard").first
     dashboard.wait_for(timeout=120_000)
     page.wait_for_selector(".modelforge-dashboard :text('it/s')", timeout=120_000)  # stepping
     clicked = time.monotonic()
     dashboard.locator("button:has-text('Stop')").click()
-    # "Stopping at the next step", or already "Stopped at step N" when the step was short
-    feedback = (
-        ".modelforge-dashboard :text('Stopping at the next step'), "
-        ".modelforge-dashboard :text('Stopped at step')"
-    )
-    page.wait_for_selector(feedback, timeout=1000)
+    page.wait_for_selector(STOP_FEEDBACK, timeout=1000)
     answered = time.monotonic() - clicked
     page.wait_for_selector(".modelforge-dashboard :text('Stopped at step')", timeout=60_000)
     page.wait_for_selector(":text('the next cell ran')", timeout=60_000)
