@@ -23,9 +23,12 @@ _BASE = (
     "background: var(--jp-layout-color2, #f4f4f4); color: var(--jp-ui-font-color1, #222); "
     "padding: 4px"
 )
+# The fine-tuned answer is marked by a green edge, not a green background: JupyterLab's dark
+# theme makes its pale greens light, under light text (tests/ui/test_quickstart_ui.py
+# measures the contrast in both themes).
 _TUNED = (
-    "background: var(--jp-success-color3, #eef6ee); color: var(--jp-ui-font-color1, #222); "
-    "padding: 4px"
+    "background: var(--jp-layout-color2, #f4f4f4); color: var(--jp-ui-font-color1, #222); "
+    "border-left: 3px solid var(--jp-success-color1, #2e7d32); padding: 4px"
 )
 _ERROR = "color: var(--jp-error-color1, #b00); padding: 4px"
 
@@ -46,6 +49,7 @@ class ChatWidget:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.conversation = widgets.HTML(layout=widgets.Layout(min_height="60px"))
+        self.conversation.add_class("modelforge-conversation")
         placeholder = {
             "summarization": "Paste a document to summarize...",
             "extractive-question-answering": "Ask a question about the context...",
@@ -62,11 +66,14 @@ class ChatWidget:
                 display=None if self.task == "extractive-question-answering" else "none",
             ),
         )
+        whole_label = widgets.Layout(width="auto", min_width="fit-content")  # never "S..."
         self.send_button = widgets.Button(
-            description="Send", icon="paper-plane", button_style="primary"
+            description="Send", icon="paper-plane", button_style="primary", layout=whole_label
         )
-        self.stop_button = widgets.Button(description="Stop generating", icon="stop", disabled=True)
-        self.clear_button = widgets.Button(description="Clear", icon="trash")
+        self.stop_button = widgets.Button(
+            description="Stop generating", icon="stop", disabled=True, layout=whole_label
+        )
+        self.clear_button = widgets.Button(description="Clear", icon="trash", layout=whole_label)
         self.compare = widgets.Checkbox(
             value=side_by_side, description="base vs fine-tuned", indent=False
         )
@@ -110,7 +117,8 @@ class ChatWidget:
                         self.clear_button,
                         self.compare,
                         self.greedy,
-                    ]
+                    ],
+                    layout=widgets.Layout(flex_flow="row wrap"),  # a narrow cell wraps, not cuts
                 ),
                 settings,
                 self.samples,

@@ -82,3 +82,55 @@ STOP_FEEDBACK = (
     ".modelforge-dashboard :text('Stopping at the next step'), "
     ".modelforge-dashboard :text('Stopped at step')"
 )
+
+
+def set_theme(page: Any, name: str, *, light: bool) -> None:
+    """Switch JupyterLab's theme through its Settings menu (the lab keeps it afterwards)."""
+    page.click("li.lm-MenuBar-item:has-text('Settings')")
+    page.hover("li.lm-Menu-item:has-text('Theme')")
+    page.click(f"li.lm-Menu-item:has-text('{name}')")
+    state = "true" if light else "false"
+    page.wait_for_selector(f"body[data-jp-theme-light='{state}']", state="attached", timeout=30_000)
+    page.wait_for_timeout(1000)
+
+
+#: WCAG contrast of every piece of text under an element against what it is drawn on: the
+#: nearest backgrounds that are not transparent, blended, and the text's own opacity.
+CONTRAST_JS = """root => {
+  const parse = c => {
+    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(',').map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const mix = (top, base, a) => top.map((v, i) => v * a + base[i] * (1 - a));
+  const lum = rgb => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
+  };
+  const background = el => {
+    const layers = [];
+    for (let n = el; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let base = [255, 255, 255];
+    if (layers.length && layers[layers.length - 1][3] >= 1) base = layers.pop().slice(0, 3);
+    for (let i = layers.length - 1; i >= 0; i--) {
+      base = mix(layers[i].slice(0, 3), base, layers[i][3]);
+    }
+    return base;
+  };
+  const out = [];
+  for (const el of root.querySelectorAll('*')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    let opacity = 1;
+    for (let n = el; n && n !== document.body; n = n.parentElement) {
+      opacity *= parseFloat(getComputedStyle(n).opacity);
+    }
+    const bg = background(el);
+    const fg = mix(parse(getComputedStyle(el).color).slice(0, 3), bg, opacity);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    out.push({text: el.textContent.trim().slice(0, 40), ratio: (hi + 0.05) / (lo + 0.05)});
+  }
+  return out;
+}"""

@@ -12,6 +12,7 @@ from lab_helpers import (
     Lab,
     endless_run_cell,
     open_and_run_all,
+    set_theme,
     write_notebook,
 )
 
@@ -65,7 +66,7 @@ def test_dashboard_and_form_render_in_jupyterlab(
     page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
         path=str(SCREENSHOTS / "preview-light.png")
     )
-    _theme(page, "JupyterLab Dark", light=False)
+    set_theme(page, "JupyterLab Dark", light=False)
     page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
         path=str(SCREENSHOTS / "preview-dark.png")
     )
@@ -76,17 +77,8 @@ def test_dashboard_and_form_render_in_jupyterlab(
     )
     assert backgrounds and "rgb(255, 255, 255)" not in backgrounds, backgrounds
     dashboard.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
-    _theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
+    set_theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
     page.close()
-
-
-def _theme(page: Any, name: str, *, light: bool) -> None:
-    page.click("li.lm-MenuBar-item:has-text('Settings')")
-    page.hover("li.lm-Menu-item:has-text('Theme')")
-    page.click(f"li.lm-Menu-item:has-text('{name}')")
-    state = "true" if light else "false"
-    page.wait_for_selector(f"body[data-jp-theme-light='{state}']", state="attached", timeout=30_000)
-    page.wait_for_timeout(1000)
 
 
 def test_the_dashboards_stop_works_while_its_cell_follows_the_run(

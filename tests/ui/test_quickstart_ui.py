@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_helpers import SCREENSHOTS, Lab, open_and_run_all
+from lab_helpers import CONTRAST_JS, SCREENSHOTS, Lab, open_and_run_all, set_theme
 from repo_paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -44,4 +44,30 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
     assert dashboard.locator("svg").count() >= 3
     dashboard.screenshot(path=str(SCREENSHOTS / "quickstart-dashboard.png"))
     assert (lab.root / "quickstart-output" / "summary.json").is_file()
+    _chat_text_is_readable_in_both_themes(page)
     page.close()
+
+
+def _chat_text_is_readable_in_both_themes(page: Any) -> None:
+    """Ask the quickstart's chat a question (base vs fine-tuned); every piece of its text must
+    have a WCAG contrast of at least 4.5:1 against what it is drawn on, light and dark."""
+    chat = page.locator(".modelforge-chat").first
+    chat.scroll_into_view_if_needed()
+    chat.locator("textarea[placeholder='Say something...']").fill(
+        "What colour is the Zephyr kettle?"
+    )
+    chat.locator("button:has-text('Send')").click()
+    page.wait_for_selector(".modelforge-conversation :text('fine-tuned')", timeout=60_000)
+    # Send is disabled while the answers stream in, and enabled again when both are done.
+    page.wait_for_selector(".modelforge-chat button:has-text('Send'):enabled", timeout=120_000)
+    try:
+        for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
+            set_theme(page, theme, light=light)
+            chat.scroll_into_view_if_needed()
+            chat.screenshot(path=str(SCREENSHOTS / f"chat-{'light' if light else 'dark'}.png"))
+            ratios = chat.locator(".modelforge-conversation").evaluate(CONTRAST_JS)
+            assert ratios, "no chat text found"
+            worst = min(ratios, key=lambda r: r["ratio"])
+            assert worst["ratio"] >= 4.5, (theme, worst)
+    finally:
+        set_theme(page, "JupyterLab Light", light=True)
