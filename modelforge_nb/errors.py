@@ -23,12 +23,20 @@ class ModelForgeError(Exception):
     """
 
     def __init__(
-        self, code: str, message: str, field: str | None = None, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        hint: str | None = None,
+        details: str | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.field = field
         self.hint = hint
+        self.details = details
+        """More than the one line, when there is more to say (a run records it as
+        ``error_details``)."""
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -84,15 +92,4 @@ class ModelError(ModelForgeError):
 
 class RewardError(ModelForgeError):
     """A GRPO reward function that failed on real completions; ``details`` holds the
-    traceback of the user's own function (the run records it as ``error_details``)."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        field: str | None = None,
-        hint: str | None = None,
-        details: str | None = None,
-    ) -> None:
-        self.details = details
-        super().__init__(code, message, field, hint)
+    traceback of the user's own function."""

@@ -190,7 +190,7 @@ def _rewards(
 ) -> tuple[FinetuneConfig, bytes | None]:
     """GRPO's reward functions for the job, packed, and the config naming them: those
     given (or named in ``namespace``), else the ones a run was started with."""
-    from modelforge_nb.rewards import REWARDS_FILE, pack, resolve_rewards
+    from modelforge_nb.rewards import REWARDS_FILE, ship
 
     if config.method != "grpo":
         return config, None
@@ -198,10 +198,7 @@ def _rewards(
         shipped = rundir.run_folder(source) / REWARDS_FILE
         if shipped.is_file():
             return config, shipped.read_bytes()
-    resolved = resolve_rewards(config.grpo.rewards, rewards, namespace)
-    names = [name for name, _function in resolved]
-    grpo = config.grpo.model_copy(update={"rewards": names})
-    return config.model_copy(update={"grpo": grpo}), pack(resolved)
+    return ship(config, rewards, namespace)
 
 
 def export_job(

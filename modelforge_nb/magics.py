@@ -152,6 +152,10 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
             print(f"modelforge: {error}")
             return None
 
+    def _namespace(self) -> dict[str, Any] | None:
+        """The notebook's variables: where GRPO's reward names are looked up."""
+        return self.shell.user_ns if self.shell is not None else None
+
     def _display(self, *objects: Any) -> None:
         from IPython.display import display
 
@@ -173,8 +177,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         config = FinetuneConfig.from_yaml(cell or "", base_dir=Path.cwd())
         if args.name:
             config = FinetuneConfig.from_dict({**config.to_dict(), "run_name": args.name})
-        namespace = self.shell.user_ns if self.shell is not None else None
-        run = self.session.train(config, detach=args.detach, namespace=namespace)
+        run = self.session.train(config, detach=args.detach, namespace=self._namespace())
         if args.detach:  # a status printed now would be stale in the saved notebook
             print(f"run {run.id} started; the dashboard above follows it.")
         else:
@@ -252,8 +255,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         else:
             print("%modelforge export needs a run id, or a YAML config in the cell body.")
             return None
-        namespace = self.shell.user_ns if self.shell is not None else None
-        folder = export_job(source, args.folder, target=args.target, namespace=namespace)
+        folder = export_job(source, args.folder, target=args.target, namespace=self._namespace())
         print(f"job written to {folder}: run `bash launch.sh` there (see its README.md)")
 
     def _attach(self, args: argparse.Namespace, _cell: str | None) -> Any:

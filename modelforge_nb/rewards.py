@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ConfigError, ModelForgeError, RewardError
 
 Reward = Callable[..., Sequence[float | None]]
@@ -229,6 +230,17 @@ def pack(rewards: Sequence[tuple[str, Reward]]) -> bytes:
     finally:
         for module in modules:
             cloudpickle.unregister_pickle_by_value(module)
+
+
+def ship(
+    config: FinetuneConfig, given: Sequence[Any] | None, namespace: Mapping[str, Any] | None
+) -> tuple[FinetuneConfig, bytes]:
+    """A GRPO config's rewards found (``resolve_rewards``) and packed for the worker, with
+    the config naming them as resolved (``grpo.rewards``: for resume, jobs and the card)."""
+    resolved = resolve_rewards(config.grpo.rewards, given, namespace)
+    names = [name for name, _function in resolved]
+    grpo = config.grpo.model_copy(update={"rewards": names})
+    return config.model_copy(update={"grpo": grpo}), pack(resolved)
 
 
 #: Where each reward's code came from, by function name: (file, first line, lines). Code

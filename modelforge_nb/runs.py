@@ -469,14 +469,9 @@ class Workspace:
 
         shipped = None
         if config.method == "grpo":
-            from modelforge_nb.rewards import pack, resolve_rewards
+            from modelforge_nb.rewards import ship
 
-            resolved = resolve_rewards(config.grpo.rewards, rewards, namespace)
-            shipped = pack(resolved)
-            names = [name for name, _function in resolved]
-            config = config.model_copy(
-                update={"grpo": config.grpo.model_copy(update={"rewards": names})}
-            )
+            config, shipped = ship(config, rewards, namespace)
         elif rewards:
             raise ConfigError(
                 "grpo.rewards_unused",

@@ -40,41 +40,31 @@ class Job:
         return {"precision": self.precision, "on_gpu": self.on_gpu, "has_eval": has_eval}
 
 
-def _trainer_class(method: str) -> Any:
-    if method == "orpo":  # trl keeps ORPO among its experimental trainers
-        from trl.experimental.orpo import ORPOTrainer
-
-        return ORPOTrainer
-    import trl
-
-    return {
-        "sft": trl.SFTTrainer,
-        "dpo": trl.DPOTrainer,
-        "kto": trl.KTOTrainer,
-        "grpo": trl.GRPOTrainer,
-    }[method]
-
-
-_ARGUMENTS: dict[str, Callable[..., Any]] = {
-    "sft": builders.sft_arguments,
-    "dpo": builders.dpo_arguments,
-    "orpo": builders.orpo_arguments,
-    "kto": builders.kto_arguments,
-    "grpo": builders.grpo_arguments,
+#: Each causal method's trl trainer (module, class) and its arguments builder. trl keeps
+#: ORPO among its experimental trainers.
+_CAUSAL_METHODS: dict[str, tuple[str, str, Callable[..., Any]]] = {
+    "sft": ("trl", "SFTTrainer", builders.sft_arguments),
+    "dpo": ("trl", "DPOTrainer", builders.dpo_arguments),
+    "orpo": ("trl.experimental.orpo", "ORPOTrainer", builders.orpo_arguments),
+    "kto": ("trl", "KTOTrainer", builders.kto_arguments),
+    "grpo": ("trl", "GRPOTrainer", builders.grpo_arguments),
 }
 
 
 def _causal(job: Job) -> Any:
     """SFT, DPO, ORPO, KTO or GRPO with trl: trl wraps the model in the LoRA adapter itself."""
+    import importlib
+
     from datasets import Dataset
 
     method = job.config.method
+    module, trainer, arguments = _CAUSAL_METHODS[method]
     extra: dict[str, Any] = {}
     if method == "grpo":
         extra["reward_funcs"] = list(job.rewards)
-    return _trainer_class(method)(
+    return getattr(importlib.import_module(module), trainer)(
         model=job.model,
-        args=_ARGUMENTS[method](job.config, job.run_dir, max_length=job.max_length, **job.common),
+        args=arguments(job.config, job.run_dir, max_length=job.max_length, **job.common),
         train_dataset=Dataset.from_list(job.train),
         eval_dataset=Dataset.from_list(job.evaluation) if job.evaluation else None,
         processing_class=job.tokenizer,

@@ -26,7 +26,7 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
 from modelforge_nb.data.checks import max_length_for
-from modelforge_nb.errors import ModelForgeError, RewardError
+from modelforge_nb.errors import ModelForgeError
 from modelforge_nb.registry import update_index
 from modelforge_nb.rundir import (
     HEARTBEAT_SECONDS,
@@ -498,7 +498,7 @@ def _record_failure(
         error=reason,
         error_code=code,
     )
-    details = cause.details if isinstance(cause, RewardError) else None
+    details = cause.details if isinstance(cause, ModelForgeError) else None
     _attempt(
         "write the status",
         state.set,
