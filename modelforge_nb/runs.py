@@ -596,7 +596,7 @@ def finetune(
 ) -> Run:
     """Preflight ``config``, then train it in a worker process; returns the run handle.
 
-    ``rewards``: GRPO's reward functions (docs/grpo.md). Raises ``PreflightError`` (with
+    ``rewards``: GRPO's reward functions (docs/methods.md). Raises ``PreflightError`` (with
     ``.report``) when preflight finds a blocking problem.
     """
     return Workspace(home).finetune(config, wait=wait, rewards=rewards)

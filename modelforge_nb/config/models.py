@@ -201,7 +201,7 @@ class GrpoSettings(Section):
         default_factory=list,
         description="Reward functions by name: functions passed as finetune(..., "
         "rewards=[...]) or defined in the notebook, or the built-ins exact_match[:COLUMN], "
-        "regex:PATTERN and length[:CHARACTERS] (docs/grpo.md).",
+        "regex:PATTERN and length[:CHARACTERS] (docs/methods.md).",
     )
     num_generations: int = Field(
         4,

@@ -68,9 +68,11 @@ def _bounds(node: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _default(node: dict[str, Any]) -> str:
-    if "default" not in node:
+def _default(node: dict[str, Any], required: bool) -> str:
+    if required:
         return "required"
+    if "default" not in node:  # a default_factory (an empty list or mapping): not in the schema
+        return "empty"
     return f"`{json.dumps(node['default'])}`"
 
 
@@ -80,6 +82,7 @@ def _escape(text: str) -> str:
 
 def _table(schema: dict[str, Any], section: dict[str, Any], prefix: str) -> list[str]:
     lines = ["| field | type | default | range | what it does |", "| --- | --- | --- | --- | --- |"]
+    required = set(section.get("required", []))
     for name, raw in section["properties"].items():
         node = resolve_ref(schema, raw)
         if "properties" in node:
@@ -87,8 +90,9 @@ def _table(schema: dict[str, Any], section: dict[str, Any], prefix: str) -> list
         nullable_ref = [o for o in raw.get("anyOf", []) if "$ref" in o]
         if nullable_ref:
             continue
+        default = _default(raw, name in required)
         lines.append(
-            f"| `{prefix}{name}` | {_type(raw)} | {_default(raw)} | {_bounds(raw)} | "
+            f"| `{prefix}{name}` | {_type(raw)} | {default} | {_bounds(raw)} | "
             f"{_escape(raw.get('description', ''))} |"
         )
     return lines
