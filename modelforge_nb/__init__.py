@@ -22,7 +22,7 @@ from modelforge_nb.errors import (
 
 if TYPE_CHECKING:
     from modelforge_nb import rewards
-    from modelforge_nb.chat import generate, unload
+    from modelforge_nb.chat import generate, generate_pair, unload
     from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
     from modelforge_nb.data import check_dataset, load_dataset_for
     from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "FinetuneConfig": "modelforge_nb.config",
     "generate": "modelforge_nb.chat",
+    "generate_pair": "modelforge_nb.chat",
     "merge": "modelforge_nb.export",
     "export_gguf": "modelforge_nb.gguf_export",
     "unload": "modelforge_nb.chat",
@@ -92,6 +93,7 @@ __all__ = [
     "export_job",
     "finetune",
     "generate",
+    "generate_pair",
     "get_run",
     "hardware_profile",
     "list_runs",

@@ -279,6 +279,151 @@ def generate(
     return _stream(loaded, inputs, settings, criteria, use_adapter)
 
 
+#: Tokens each side decodes before the other takes its turn in ``generate_pair``.
+PAIR_CHUNK_TOKENS = 4
+
+
+def generate_pair(
+    run_or_path: Any,
+    prompt_or_messages: str | Messages | Mapping[str, str],
+    *,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    repetition_penalty: float | None = None,
+    stop_event: threading.Event | None = None,
+    chunk_tokens: int = PAIR_CHUNK_TOKENS,
+) -> Iterator[tuple[str, str]]:
+    """The base and the fine-tuned answer to one prompt, streamed together.
+
+    Yields ``("base", piece)`` and ``("tuned", piece)`` in turns of ``chunk_tokens`` tokens,
+    so both answers grow at once rather than one waiting for the other. The base is the same
+    weights with the adapter switched off, which one model cannot do in two threads; each
+    side keeps its own key/value cache and continues where its last turn ended, so greedy
+    answers are token for token what ``generate`` gives.
+    """
+    loaded = _load(run_or_path)
+    overrides = {
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "repetition_penalty": repetition_penalty,
+    }
+    if loaded.task == "extractive-question-answering":
+        for name, use_adapter in (("base", False), ("tuned", True)):
+            yield name, generate(run_or_path, prompt_or_messages, use_adapter=use_adapter)
+        return
+    if isinstance(prompt_or_messages, Mapping):
+        raise ModelError(
+            "chat.input", "Pass a prompt string or a list of messages.", field="prompt"
+        )
+    base = loaded
+    if loaded.original is not None:  # a full fine-tune: the model it started from
+        base = _original_of(loaded, loaded.original)
+    settings = _settings(loaded, overrides)
+    budget = settings.pop("max_new_tokens")
+    criteria = _stopping(stop_event)
+    sides = [
+        _Side(name, model, prompt_or_messages, use_adapter=use, budget=budget, stop=stop_event)
+        for name, model, use in (("base", base, False), ("tuned", loaded, True))
+    ]
+    while any(not side.done for side in sides):
+        for side in sides:
+            if side.done:
+                continue
+            piece = side.advance(chunk_tokens, settings, criteria)
+            if piece:
+                yield side.name, piece
+
+
+class _Side:
+    """One answer of ``generate_pair``: its tokens so far, its cache, and its text so far."""
+
+    def __init__(
+        self,
+        name: str,
+        loaded: LoadedModel,
+        prompt: str | Messages,
+        *,
+        use_adapter: bool,
+        budget: int,
+        stop: threading.Event | None,
+    ) -> None:
+        from transformers import DynamicCache
+
+        self.name = name
+        self.loaded = loaded
+        self.use_adapter = use_adapter
+        self.budget = budget
+        self.stop_event = stop
+        self.done = False
+        self.generated = 0
+        self.text = ""
+        self.tokens: list[int] = []
+        self.inputs = _encode(loaded, prompt).to(loaded.model.device)
+        self.seq2seq = loaded.task == "summarization"
+        self.sequence: Any = None if self.seq2seq else self.inputs["input_ids"]
+        self.cache: Any = None if self.seq2seq else DynamicCache()
+
+    def advance(self, tokens: int, settings: dict[str, Any], criteria: Any) -> str:
+        """Decode up to ``tokens`` more tokens; the text they add (none while a character
+        is still incomplete)."""
+        import torch
+
+        asked = min(tokens, self.budget - self.generated)
+        kwargs: dict[str, Any] = {**settings, "max_new_tokens": asked}
+        if self.seq2seq:
+            # an encoder-decoder continues from its answer so far (recomputed: answers are short)
+            kwargs.update(self.inputs)
+            if self.sequence is not None:
+                kwargs["decoder_input_ids"] = self.sequence
+        else:
+            kwargs.update(
+                input_ids=self.sequence,
+                attention_mask=torch.ones_like(self.sequence),
+                cache=self.cache,
+            )
+        with torch.no_grad():
+            out = _with_adapter(
+                self.loaded,
+                self.use_adapter,
+                lambda: self.loaded.model.generate(
+                    **kwargs, stopping_criteria=criteria, return_dict_in_generate=True
+                ),
+            )
+        # an encoder-decoder's first turn also returns the decoder's start token
+        start = 1 if self.sequence is None else self.sequence.shape[1]
+        new = out.sequences[0, start:].tolist()
+        self.sequence = out.sequences
+        self.cache = out.get("cache", out.get("past_key_values"))
+        ends = [i for i, token in enumerate(new) if token in self._eos()]
+        if ends:
+            new = new[: ends[0] + 1]
+        # fewer tokens than asked: an end token or a stopping criterion ended the answer
+        self.done = bool(ends) or len(new) < asked
+        self.generated += len(new)
+        self.tokens += new
+        stopped = self.stop_event is not None and self.stop_event.is_set()
+        self.done = self.done or stopped or self.generated >= self.budget
+        return self._text()
+
+    def _eos(self) -> set[int]:
+        """Every token that ends an answer: the tokenizer's and the generation config's."""
+        configured = getattr(self.loaded.model.generation_config, "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        return {i for i in [*ids, self.loaded.tokenizer.eos_token_id] if i is not None}
+
+    def _text(self) -> str:
+        answer = str(self.loaded.tokenizer.decode(self.tokens, skip_special_tokens=True))
+        answer = answer.lstrip()
+        if answer.endswith("\ufffd") and not self.done:
+            return ""  # half a character: wait for the rest
+        piece, self.text = answer[len(self.text) :], answer
+        return piece
+
+
 def _stopping(stop_event: threading.Event | None) -> Any:
     from transformers import StoppingCriteria, StoppingCriteriaList
 

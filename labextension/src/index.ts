@@ -4,8 +4,10 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { ModelForgePanel } from './panel';
 import { magicFor } from './render';
 import { requestAPI } from './request';
+import { installChatKeys } from './chatkeys';
+import { installCopyCell } from './copycell';
 import { installStopRelay } from './stop';
-import { PANEL_ID, PLUGIN_ID, STOP_PLUGIN_ID } from './tokens';
+import { NOTEBOOK_PLUGIN_ID, PANEL_ID, PLUGIN_ID, STOP_PLUGIN_ID } from './tokens';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
@@ -13,7 +15,11 @@ const ICON_SVG =
 
 /** The few notebook members used here (the notebook package is not a dependency). */
 interface INotebookLike {
-  content?: { activeCell?: { model: { sharedModel: { setSource(text: string): void } } } };
+  content?: {
+    activeCell?: { model: { sharedModel: { setSource(text: string): void } } } | null;
+    activeCellIndex: number;
+    widgets: ReadonlyArray<{ node: HTMLElement }>;
+  };
 }
 
 const icon = new LabIcon({ name: 'modelforge-nb:runs', svgstr: ICON_SVG });
@@ -61,4 +67,30 @@ const stopRelay: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, stopRelay];
+/**
+ * In notebook outputs: Enter sends in the chat playground, and the config form's Copy as
+ * cell inserts a ``%%modelforge finetune`` cell below the form's cell.
+ */
+const notebookHelpers: JupyterFrontEndPlugin<void> = {
+  id: NOTEBOOK_PLUGIN_ID,
+  description: "Enter to send in the chat; the config form's Copy as cell inserts a cell.",
+  autoStart: true,
+  activate: (app: JupyterFrontEnd) => {
+    installChatKeys(document);
+    installCopyCell(document, (from, text) => {
+      const notebook = (app.shell.currentWidget as unknown as INotebookLike | null)?.content;
+      const index = notebook?.widgets.findIndex(cell => cell.node.contains(from)) ?? -1;
+      if (!notebook || index < 0) {
+        return false;
+      }
+      notebook.activeCellIndex = index;
+      app.commands
+        .execute('notebook:insert-cell-below')
+        .then(() => notebook.activeCell?.model.sharedModel.setSource(text))
+        .catch(error => console.warn('modelforge: could not insert the cell', error));
+      return true;
+    });
+  }
+};
+
+export default [plugin, stopRelay, notebookHelpers];

@@ -13,7 +13,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from modelforge_nb.chat import generate
+from modelforge_nb.chat import generate, generate_pair
 from modelforge_nb.rundir import read_json, run_folder
 from modelforge_nb.widgets.live import LiveDisplay
 
@@ -70,6 +70,7 @@ class ChatWidget:
         self.send_button = widgets.Button(
             description="Send", icon="paper-plane", button_style="primary", layout=whole_label
         )
+        self.send_button.add_class("modelforge-chat-send")  # Enter clicks it (labextension)
         self.stop_button = widgets.Button(
             description="Stop generating", icon="stop", disabled=True, layout=whole_label
         )
@@ -182,20 +183,23 @@ class ChatWidget:
             return text
         return [*self.history, {"role": "user", "content": text}]
 
-    def _stream(self, prompt: Any, turn: dict[str, str], key: str, use_adapter: bool) -> None:
-        pieces = generate(
-            self.run,
-            prompt,
-            stream=True,
-            use_adapter=use_adapter,
-            stop_event=self._stop,
-            max_new_tokens=self.max_new_tokens.value,
-            temperature=0.0 if self.compare.value and self.greedy.value else self.temperature.value,
-            top_p=self.top_p.value,
-        )
-        turn[key] = ""
-        for piece in pieces:
-            turn[key] += piece
+    def _stream(self, prompt: Any, turn: dict[str, str]) -> None:
+        """Stream the answer into ``turn``; comparing, base and fine-tuned grow together."""
+        comparing = self.compare.value
+        settings = {
+            "stop_event": self._stop,
+            "max_new_tokens": self.max_new_tokens.value,
+            "temperature": 0.0 if comparing and self.greedy.value else self.temperature.value,
+            "top_p": self.top_p.value,
+        }
+        if comparing:
+            turn.update(base="", tuned="")
+            pieces = generate_pair(self.run, prompt, **settings)
+        else:
+            turn["tuned"] = ""
+            pieces = (("tuned", p) for p in generate(self.run, prompt, stream=True, **settings))
+        for side, piece in pieces:
+            turn[side] += piece
             self._render(turn)
 
     def send(self, text: str | None = None) -> None:
@@ -210,9 +214,7 @@ class ChatWidget:
 
         def work() -> None:
             try:
-                if self.compare.value:
-                    self._stream(prompt, turn, "base", use_adapter=False)
-                self._stream(prompt, turn, "tuned", use_adapter=True)
+                self._stream(prompt, turn)
                 if self.task == "text-generation":
                     self.history += [
                         {"role": "user", "content": message},

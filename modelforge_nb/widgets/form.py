@@ -16,7 +16,14 @@ from typing import Any
 import ipywidgets as widgets
 import yaml
 
-from modelforge_nb.config.models import FinetuneConfig, resolve_ref
+from modelforge_nb.config.models import DATA_FILE_SUFFIXES, FinetuneConfig, resolve_ref
+from modelforge_nb.data.files import (
+    UPLOAD_FOLDER,
+    data_folders,
+    find_data_files,
+    save_upload,
+    shown_path,
+)
 from modelforge_nb.errors import ConfigError, ModelForgeError
 
 #: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
@@ -37,6 +44,9 @@ BASIC = (
 OPEN_SECTIONS = ("lora", "training")
 ADVANCED = ("output_root", "report_to", "trust_remote_code")
 _LABEL = widgets.Layout(width="150px")
+_PICK = "(a data file from this folder, Drive or /kaggle/input)"
+#: Fields holding a local path, written relative to the notebook's folder in a copied cell.
+_PATH_FIELDS = ("model", "dataset", "eval_dataset", "output_root")
 
 
 def _choices(node: dict[str, Any]) -> list[Any] | None:
@@ -189,7 +199,16 @@ class ConfigForm:
             description="Train", icon="play", button_style="success", disabled=True
         )
         self.check_button = widgets.Button(description="Check (preflight)", icon="check")
-        self.cell_button = widgets.Button(description="Copy as cell", icon="copy")
+        self.cell_button = widgets.Button(
+            description="Copy as cell",
+            icon="copy",
+            tooltip="Insert a %%modelforge finetune cell with this config below",
+        )
+        # The extension inserts the cell from this hidden copy of its text (the kernel
+        # cannot add cells); without the extension the button shows the text instead.
+        self.cell_button.add_class("modelforge-copy-cell")
+        self.cell_source = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.cell_source.add_class("modelforge-cell-source")
         from modelforge_nb.hardware import profile_names
 
         self.here = hardware
@@ -203,6 +222,24 @@ class ConfigForm:
         self.preview_button = widgets.Button(description="Preview data", icon="eye")
         self.preview_view = widgets.HTML()
         self.preview_button.on_click(lambda _b: self.preview())
+        self.data_picker = widgets.Dropdown(
+            options=[_PICK],
+            value=_PICK,
+            description="or pick a file",
+            style={"description_width": "initial"},
+            tooltip="Data files in the notebook's folder, Drive (Colab) or /kaggle/input",
+            layout=widgets.Layout(width="470px"),
+        )
+        self._syncing = False  # the picker follows the field: not a pick of the user's
+        self.data_picker.observe(lambda _change: self._picked(), names="value")
+        self.upload = widgets.FileUpload(
+            accept=",".join(DATA_FILE_SUFFIXES),
+            multiple=False,
+            description="Upload",
+            tooltip=f"Saved in the notebook's {UPLOAD_FOLDER}/ folder, never over a file",
+        )
+        self.upload.observe(lambda _change: self._uploaded(), names="value")
+        self.refresh_files()
         self.cell_text_area = widgets.Textarea(
             layout=widgets.Layout(width="100%", height="0px", display="none")
         )
@@ -214,6 +251,7 @@ class ConfigForm:
             [
                 widgets.HTML("<b>Fine-tuning config</b>"),
                 widgets.VBox(basic),
+                widgets.HBox([self.data_picker, self.upload]),
                 self.accordion,
                 self.problems,
                 widgets.HBox(
@@ -223,6 +261,7 @@ class ConfigForm:
                 self.preflight_view,
                 self.preview_view,
                 self.cell_text_area,
+                self.cell_source,
                 self.output,
             ]
         )
@@ -272,7 +311,20 @@ class ConfigForm:
     def _edited(self, path: str) -> None:
         self.started = None  # a changed config may be trained again
         self.touched.add(path)
+        if path == "dataset":
+            self._show_in_picker()
         self.validate()
+
+    def _show_in_picker(self) -> None:
+        """The picker shows the dataset field's file when it lists it, else its prompt."""
+        value = str(self.controls["dataset"].widget.value).strip()
+        shown = value if value in self.data_picker.options else _PICK
+        if self.data_picker.value != shown:
+            self._syncing = True
+            try:
+                self.data_picker.value = shown
+            finally:
+                self._syncing = False
 
     def _problems(self) -> list[ModelForgeError]:
         """What the schema refuses, and the cheap checks preflight would make: a local
@@ -305,6 +357,7 @@ class ConfigForm:
         self.report = None
         self.preflight_view.value = ""
         problems = self._problems()
+        self.cell_source.value = html.escape(self.cell_text())
         shown, unplaced, waiting = [], [], 0
         per_section = [0] * len(self.section_titles)
         for problem in problems:
@@ -392,8 +445,11 @@ class ConfigForm:
         """Show the first ``n`` examples as the model will see them (``mf.preview``)."""
         config = self.validate()
         if config is None:
+            self.preview_view.value = (
+                "<span>The preview needs a model and a dataset, and the fields marked in red "
+                "fixed.</span>"
+            )
             return None
-        from modelforge_nb.errors import ModelForgeError
         from modelforge_nb.plan import preview
 
         try:
@@ -436,11 +492,53 @@ class ConfigForm:
         return run
 
     def cell_text(self) -> str:
-        """The ``%%modelforge finetune`` cell that reproduces this config."""
+        """The ``%%modelforge finetune`` cell that reproduces this config: only what differs
+        from the defaults, paths under the notebook's folder relative to it."""
         data = self.data()
         config = self.config or FinetuneConfig.model_construct(**data)
         minimal = config.model_dump(mode="json", exclude_defaults=True)
+        for field in _PATH_FIELDS:
+            value = minimal.get(field)
+            if isinstance(value, str) and Path(value).is_absolute():
+                minimal[field] = shown_path(Path(value), self.base_dir)
         return "%%modelforge finetune\n" + yaml.safe_dump(minimal, sort_keys=False)
+
+    def refresh_files(self) -> list[str]:
+        """List the data files at hand in the dataset picker again."""
+        found = [
+            shown_path(path, self.base_dir) for path in find_data_files(data_folders(self.base_dir))
+        ]
+        current = self.data_picker.value
+        self.data_picker.options = [_PICK, *found]
+        self.data_picker.value = current if current in found else _PICK
+        return found
+
+    def _choose_dataset(self, path: str) -> None:
+        """Set the dataset field, then show its first examples (when the config is valid)."""
+        self.controls["dataset"].set(path)
+        self.preview()
+
+    def _picked(self) -> None:
+        if self.data_picker.value != _PICK and not self._syncing:
+            self._choose_dataset(str(self.data_picker.value))
+
+    def _uploaded(self) -> None:
+        files = list(self.upload.value)
+        if not files:
+            return
+        item = files[0]
+        try:
+            saved = save_upload(str(item["name"]), bytes(item["content"]), self.base_dir)
+        except ModelForgeError as error:
+            self.preview_view.value = (
+                f"<pre style='color: {_ERROR}'>{html.escape(str(error))}</pre>"
+            )
+            return
+        finally:
+            self.upload.value = ()  # the next upload of the same name is a change too
+        path = shown_path(saved, self.base_dir)
+        self.refresh_files()
+        self._choose_dataset(path)
 
     def show_cell_text(self) -> None:
         self.cell_text_area.value = self.cell_text()

@@ -11,7 +11,7 @@ from fake_hub import fake_hub
 from run_helpers import greedy_answer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from modelforge_nb.chat import generate, unload
+from modelforge_nb.chat import generate, generate_pair, unload
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.errors import RunError
 from modelforge_nb.export import merge
@@ -122,6 +122,32 @@ def test_streaming_pieces_add_up_to_the_greedy_answer(trained: dict[str, Run]) -
     # The streamer hands over text word by word: an answer of several words comes in pieces.
     assert len(pieces) >= min(2, len(whole.split())), (pieces, whole)
     assert "".join(pieces).strip() == whole
+
+
+@pytest.mark.parametrize(
+    ("key", "prompt"),
+    [
+        ("sft", "What colour is the Zephyr kettle?"),
+        ("summarization", "The otter from Tilden won the kite festival on Monday."),
+    ],
+)
+def test_base_and_fine_tuned_answers_stream_together(
+    trained: dict[str, Run], key: str, prompt: str
+) -> None:
+    """Both panes grow at once: the pieces alternate, and each side's greedy answer is
+    token for token the one ``generate`` gives on its own."""
+    settings = {"temperature": 0, "max_new_tokens": 16}
+    order = [(side, piece) for side, piece in generate_pair(trained[key], prompt, **settings)]
+    answers = {
+        side: "".join(piece for s, piece in order if s == side).strip()
+        for side in ("base", "tuned")
+    }
+    assert answers["tuned"] == generate(trained[key], prompt, **settings)
+    assert answers["base"] == generate(trained[key], prompt, use_adapter=False, **settings)
+    assert answers["base"] != answers["tuned"]
+    sides = [side for side, _piece in order]
+    # the fine-tuned answer starts before the base answer has finished
+    assert sides.index("tuned") < len(sides) - 1 - sides[::-1].index("base"), sides
 
 
 def test_summarization_and_qa_runs_answer(trained: dict[str, Run]) -> None:

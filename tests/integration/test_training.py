@@ -129,6 +129,14 @@ def test_full_fine_tuning_writes_a_loadable_model(runs: dict[str, Run]) -> None:
     assert saved.keys() == base.keys()
     changed = [k for k in saved if saved[k].dim() == 2 and not saved[k].equal(base[k])]
     assert len(changed) == sum(1 for k in saved if saved[k].dim() == 2)
+    # Side by side, the "base" of a full fine-tune is the model it started from.
+    from modelforge_nb.chat import generate, generate_pair
+
+    prompt, greedy = "What is two plus three?", {"temperature": 0, "max_new_tokens": 8}
+    pieces = list(generate_pair(run, prompt, **greedy))
+    for side, use_adapter in (("base", False), ("tuned", True)):
+        answer = "".join(piece for s, piece in pieces if s == side).strip()
+        assert answer == generate(run, prompt, use_adapter=use_adapter, **greedy)
 
 
 def test_chat_messages_train(runs: dict[str, Run]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,56 @@ def test_form_validates_each_change_and_gates_train(
     assert cell.startswith("%%modelforge finetune\n") and "max_steps: 12" in cell
     rebuilt = FinetuneConfig.from_yaml(cell.split("\n", 1)[1])
     assert rebuilt == form.config
+
+
+def test_pick_or_upload_a_dataset_see_its_examples_and_copy_the_cell(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    import html
+    import shutil
+    from datetime import datetime, timezone
+
+    notebook = tmp_path / "notebook"
+    for folder in ("sets", ".cache", "old-run"):
+        (notebook / folder).mkdir(parents=True)
+        shutil.copy(tiny_data["sft"], notebook / folder / "train.jsonl")
+    (notebook / "old-run" / "run.json").write_text("{}")  # a run's files are not data
+    (notebook / "data").mkdir()
+    (notebook / "data" / "mine.jsonl").write_text("keep me\n")
+    form = ConfigForm({"model": str(tiny_causal)}, base_dir=str(notebook))
+    assert form.data_picker.options[1:] == ("data/mine.jsonl", "sets/train.jsonl")
+    form.data_picker.value = "sets/train.jsonl"
+    assert form.controls["dataset"].widget.value == "sets/train.jsonl"
+    first = tiny_data["sft"].read_text().splitlines()[0]
+    assert "What trains" in form.preview_view.value
+    assert html.escape(json.loads(first)["input"]) in form.preview_view.value
+    # An upload lands in data/, beside (never over) a different file of the same name.
+    content = tiny_data["sft_eval"].read_bytes()
+    now = datetime.now(timezone.utc)
+    upload = {"name": "mine.jsonl", "type": "", "size": len(content), "last_modified": now}
+    form.upload.value = ({**upload, "content": memoryview(content)},)
+    assert (notebook / "data" / "mine.jsonl").read_text() == "keep me\n"
+    assert (notebook / "data" / "mine-1.jsonl").read_bytes() == content
+    assert form.controls["dataset"].widget.value == "data/mine-1.jsonl"
+    assert "data/mine-1.jsonl" in form.data_picker.options and form.upload.value == ()
+    assert form.data_picker.value == "data/mine-1.jsonl"  # the picker follows the field
+    form.controls["dataset"].widget.value = "elsewhere.jsonl"
+    assert form.data_picker.value == form.data_picker.options[0]
+    form.data_picker.value = "data/mine-1.jsonl"
+    form.upload.value = ({**upload, "content": memoryview(content)},)  # the same again
+    assert sorted(p.name for p in (notebook / "data").iterdir()) == ["mine-1.jsonl", "mine.jsonl"]
+    form.upload.value = ({**upload, "name": "notes.txt", "content": memoryview(b"x")},)
+    assert "not a data file" in form.preview_view.value
+    assert not (notebook / "data" / "notes.txt").exists()
+    # The copied cell: paths under the notebook's folder relative, integers as integers;
+    # the extension inserts it from the hidden copy the form keeps up to date.
+    form.controls["training.max_steps"].widget.value = "12"  # typed text
+    cell = form.cell_text()
+    assert "dataset: data/mine-1.jsonl\n" in cell and "max_steps: 12\n" in cell
+    assert f"model: {tiny_causal}\n" in cell  # outside the notebook's folder: absolute
+    assert FinetuneConfig.from_yaml(cell.split("\n", 1)[1], base_dir=notebook) == form.config
+    assert html.unescape(form.cell_source.value) == cell
+    assert "modelforge-copy-cell" in form.cell_button._dom_classes
 
 
 def test_form_fields_follow_the_schema() -> None:

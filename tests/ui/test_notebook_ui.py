@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def test_dashboard_and_form_render_in_jupyterlab(
             f"%%modelforge preview 2\nmodel: {tiny_causal}\ndataset: {ALPACA}\n",
         ],
     )
+    (lab.root / "sets").mkdir(exist_ok=True)  # a data file in the notebook's folder to pick
+    shutil.copy(tiny_data["sft"], lab.root / "sets" / "train.jsonl")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     open_and_run_all(page, lab, "ui.ipynb", cells, workspace="notebook-ui")
@@ -66,8 +69,12 @@ def test_dashboard_and_form_render_in_jupyterlab(
     page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
         path=str(SCREENSHOTS / "preview-light.png")
     )
+    _the_forms_items_work(page, form, tiny_data["sft_eval"])
+    form.screenshot(path=str(SCREENSHOTS / "form-light.png"))
     set_theme(page, "JupyterLab Dark", light=False)
-    page.locator(".jp-OutputArea:has(.modelforge-preview)").screenshot(
+    form.scroll_into_view_if_needed()
+    form.screenshot(path=str(SCREENSHOTS / "form-dark.png"))
+    page.locator(".jp-OutputArea:has(.modelforge-preview)").last.screenshot(
         path=str(SCREENSHOTS / "preview-dark.png")
     )
     # The plots take the theme's background: no glaring white boxes in the dark theme.
@@ -79,6 +86,58 @@ def test_dashboard_and_form_render_in_jupyterlab(
     dashboard.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
     set_theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
     page.close()
+
+
+def _field(form: Any, label: str) -> Any:
+    """The input of the form's field labelled ``label``."""
+    return form.locator(f".widget-hbox:has(> .widget-html span:text-is('{label}')) input")
+
+
+def _the_forms_items_work(page: Any, form: Any, upload: Path) -> None:
+    """Each item of the form, driven as a user would: nothing red untouched, a typed value
+    kept with its error and its section marked, a missing file said as it is typed, a data
+    file picked or uploaded and previewed, a recommendation filling the form, and Copy as
+    cell inserting the cell below."""
+    from playwright.sync_api import expect
+
+    expect(form.locator(".widget-html :text('1 field to fill in')")).to_be_visible()
+    assert form.locator(":text('to fix')").count() == 0  # nothing red before a touch
+    rate = _field(form, "learning rate")
+    before = rate.input_value()
+    rate.fill("-0.001")
+    rate.press("Tab")
+    expect(form.locator(":text('greater than 0')")).to_be_visible()
+    expect(form.locator(":text('training (1 to fix)')")).to_be_visible()
+    assert rate.input_value() == "-0.001"  # kept as typed, not clamped to 0
+    rate.fill(before)
+    rate.press("Tab")
+    expect(form.locator(":text('greater than 0')")).to_have_count(0)
+    dataset = _field(form, "dataset")
+    dataset.fill("sets/nope.jsonl")
+    expect(form.locator(":text('does not exist')")).to_be_visible()
+    form.locator("select:has(option:text-is('sets/train.jsonl'))").select_option("sets/train.jsonl")
+    expect(dataset).to_have_value("sets/train.jsonl")
+    expect(form.locator(".modelforge-preview").first).to_be_visible(timeout=60_000)
+    with page.expect_file_chooser() as chooser:
+        form.locator("button:has-text('Upload')").click()
+    chooser.value.set_files(str(upload))
+    expect(dataset).to_have_value(f"data/{upload.name}", timeout=30_000)
+    model = _field(form, "model")
+    picks = page.locator(".modelforge-recommend button")
+    picks.nth(1).click()
+    expect(model).to_have_value("HuggingFaceTB/SmolLM2-360M-Instruct")
+    picks.nth(0).click()
+    expect(model).to_have_value("modelforge:smollm2-135m-instruct")
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    count = cells.count()
+    form_cell = next(i for i in range(count) if cells.nth(i).locator(".modelforge-form").count())
+    form.locator(".modelforge-copy-cell").click()
+    expect(cells).to_have_count(count + 1)
+    inserted = cells.nth(form_cell + 1).locator(".cm-content").inner_text()
+    assert inserted.startswith("%%modelforge finetune"), inserted
+    assert f"dataset: data/{upload.name}" in inserted, inserted
+    assert "model: modelforge:smollm2-135m-instruct" in inserted, inserted
+    assert not form.locator("textarea").is_visible()  # no text box to copy from
 
 
 def test_the_dashboards_stop_works_while_its_cell_follows_the_run(

@@ -53,11 +53,14 @@ def _chat_text_is_readable_in_both_themes(page: Any) -> None:
     have a WCAG contrast of at least 4.5:1 against what it is drawn on, light and dark."""
     chat = page.locator(".modelforge-chat").first
     chat.scroll_into_view_if_needed()
-    chat.locator("textarea[placeholder='Say something...']").fill(
-        "What colour is the Zephyr kettle?"
-    )
-    chat.locator("button:has-text('Send')").click()
+    box = chat.locator("textarea[placeholder='Say something...']")
+    box.fill("What colour is")
+    box.press("Shift+Enter")  # a new line, not a message
+    assert box.input_value() == "What colour is\n"
+    box.fill("What colour is the Zephyr kettle?")
+    box.press("Enter")  # sends, as in every chat
     page.wait_for_selector(".modelforge-conversation :text('fine-tuned')", timeout=60_000)
+    assert box.input_value() == ""
     # Send is disabled while the answers stream in, and enabled again when both are done.
     page.wait_for_selector(".modelforge-chat button:has-text('Send'):enabled", timeout=120_000)
     try:
