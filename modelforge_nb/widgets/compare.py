@@ -32,6 +32,11 @@ def config_differences(runs: list[Any]) -> dict[str, list[Any]]:
     }
 
 
+def _shown(value: Any) -> str:
+    """A table cell's text: a field that is not set reads as a dash, not as Python's None."""
+    return "—" if value is None else str(value)
+
+
 def _label(run: Any, runs: list[Any]) -> str:
     """A run's name, or its id where another compared run has the same name."""
     same = [other for other in runs if other.name == run.name]
@@ -56,13 +61,13 @@ def compare_html(runs: list[Any], *, width: int = 640, height: int = 280) -> str
     head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
     rows = []
     for name, values in config_differences(runs).items():
-        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+        cells = "".join(f"<td>{html.escape(_shown(v))}</td>" for v in values)
         rows.append(f"<tr><td><code>{html.escape(name)}</code></td>{cells}</tr>")
     metrics = sorted({k for run in runs for k in run.metrics if k in QUALITY_METRICS})
     for name in ["status", *metrics]:
         values = [run.status if name == "status" else run.metrics.get(name) for run in runs]
         cells = "".join(
-            f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+            f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{html.escape(_shown(v))}</td>"
             for v in values
         )
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")

@@ -197,10 +197,13 @@ def line_chart(
         f'<rect x="{left}" y="{top}" width="{inner_w}" height="{inner_h}" '
         f'fill="none" stroke="{_FRAME}"/>'
     )
-    if log_y:
-        y_ticks = [float(e) for e in range(math.ceil(y0), math.floor(y1) + 1)] or [y0]
-        labels = [f"1e{int(e)}" if e == int(e) else f"{10**e:.3g}" for e in y_ticks]
-        positions = [10**e for e in y_ticks]
+    decades = [float(e) for e in range(math.ceil(y0), math.floor(y1) + 1)]
+    if log_y and len(decades) >= 2:
+        labels = [f"1e{int(e)}" for e in decades]
+        positions = [10**e for e in decades]
+    elif log_y:  # less than two decades: plain values, placed on the log scale
+        positions = [t for t in _nice_ticks(10**y0, 10**y1) if t > 0] or [10**y0]
+        labels = tick_labels(positions)
     else:
         y_ticks = _nice_ticks(y0, y1)
         labels, positions = tick_labels(y_ticks), y_ticks

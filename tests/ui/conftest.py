@@ -46,6 +46,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             f"--LabApp.extra_labextensions_path={extensions}",
+            # Notebook 7 is an app of its own: without this it would serve the copy that
+            # `make setup` installed into the venv, however old.
+            f"--JupyterNotebookApp.extra_labextensions_path={extensions}",
             '--ServerApp.jpserver_extensions={"modelforge_nb": True}',
         ],
         stdout=subprocess.DEVNULL,

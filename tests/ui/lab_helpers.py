@@ -77,6 +77,18 @@ def endless_run_cell(name: str, model: Path, data: Path) -> str:
     )
 
 
+def copy_as_cell(page: Any, form: Any) -> str:
+    """Click the form's Copy as cell; the text of the cell it inserted right below its own."""
+    from playwright.sync_api import expect
+
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    count = cells.count()
+    own = next(i for i in range(count) if cells.nth(i).locator(".modelforge-form").count())
+    form.locator(".modelforge-copy-cell").click()
+    expect(cells).to_have_count(count + 1)
+    return str(cells.nth(own + 1).locator(".cm-content").inner_text())
+
+
 #: The dashboard says a stop was heard: stopping, or (when the step was short) stopped.
 STOP_FEEDBACK = (
     ".modelforge-dashboard :text('Stopping at the next step'), "

@@ -1,5 +1,6 @@
 """Notebook 7 (the classic-style interface on JupyterLab's parts): the dashboard's Stop on a
-foreground cell and the runs sidebar in its left area, in headless Chromium."""
+foreground cell, the runs sidebar in its left area and the form's Copy as cell, in headless
+Chromium."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import SCREENSHOTS, STOP_FEEDBACK, Lab, endless_run_cell, write_notebook
+from lab_helpers import (
+    SCREENSHOTS,
+    STOP_FEEDBACK,
+    Lab,
+    copy_as_cell,
+    endless_run_cell,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +27,11 @@ def test_stop_and_the_sidebar_work_in_notebook_7(
 ) -> None:
     cells = write_notebook(
         lab.root / "nb7.ipynb",
-        ["%load_ext modelforge_nb", endless_run_cell("stop-nb7", tiny_causal, tiny_data["sft"])],
+        [
+            "%load_ext modelforge_nb",
+            endless_run_cell("stop-nb7", tiny_causal, tiny_data["sft"]),
+            "%modelforge panel",
+        ],
     )
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     try:
@@ -52,6 +64,10 @@ def test_stop_and_the_sidebar_work_in_notebook_7(
         sidebar.wait_for(timeout=30_000)
         page.wait_for_selector("#modelforge-nb-sidebar :text('stop-nb7')", timeout=30_000)
         sidebar.screenshot(path=str(SCREENSHOTS / "sidebar-notebook7.png"))
+        # Copy as cell inserts the form's cell below it here too.
+        form = page.locator(".modelforge-form").first
+        form.wait_for(timeout=60_000)
+        assert copy_as_cell(page, form).startswith("%%modelforge finetune\nmodel: ")
     except Exception:
         page.screenshot(path=str(SCREENSHOTS / "notebook7-failure.png"))
         raise

@@ -11,6 +11,7 @@ from lab_helpers import (
     SCREENSHOTS,
     STOP_FEEDBACK,
     Lab,
+    copy_as_cell,
     endless_run_cell,
     open_and_run_all,
     set_theme,
@@ -33,6 +34,11 @@ def test_dashboard_and_form_render_in_jupyterlab(
             f"eval_dataset: {tiny_data['sft_eval']}\n"
             "training: {max_steps: 24, learning_rate: 0.01, batch_size: 8, grad_accum: 1, "
             "logging_steps: 2, eval_steps: 8, save_steps: 12}",
+            "%%modelforge finetune --name lab-run-2\n"
+            f"model: {tiny_causal}\ndataset: {tiny_data['sft']}\n"
+            "training: {max_steps: 12, learning_rate: 0.02, batch_size: 8, grad_accum: 1, "
+            "logging_steps: 2, save_steps: 12}",
+            "%modelforge compare lab-run lab-run-2",
             "%modelforge panel",
             f"%%modelforge preview 2\nmodel: {tiny_causal}\ndataset: {ALPACA}\n",
         ],
@@ -56,6 +62,13 @@ def test_dashboard_and_form_render_in_jupyterlab(
     assert page.locator(".modelforge-hardware").count() >= 1
     assert form.locator("button:has-text('Train')").count() == 1
     assert form.locator("select").count() >= 3
+    _the_dashboards_controls_work(dashboard)
+    compare = page.locator("div.modelforge-compare").first
+    compare.wait_for(timeout=120_000)
+    assert "training.learning_rate" in compare.inner_text()
+    assert compare.locator("th").all_inner_texts()[1:] == ["lab-run", "lab-run-2"]
+    compare.scroll_into_view_if_needed()
+    compare.screenshot(path=str(SCREENSHOTS / "compare-light.png"))
     dashboard.scroll_into_view_if_needed()
     dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
     form.scroll_into_view_if_needed()
@@ -84,8 +97,26 @@ def test_dashboard_and_form_render_in_jupyterlab(
     )
     assert backgrounds and "rgb(255, 255, 255)" not in backgrounds, backgrounds
     dashboard.screenshot(path=str(SCREENSHOTS / "dashboard-dark.png"))
+    compare.scroll_into_view_if_needed()
+    compare.screenshot(path=str(SCREENSHOTS / "compare-dark.png"))
     set_theme(page, "JupyterLab Light", light=True)  # the lab's setting outlives this page
     page.close()
+
+
+def _the_dashboards_controls_work(dashboard: Any) -> None:
+    """Log scale and TensorBoard's smoothing redraw the plots; each step's values show on
+    hover (the strips' tooltips)."""
+    from playwright.sync_api import expect
+
+    dashboard.locator(".widget-checkbox:has-text('log scale') input").check()
+    expect(dashboard.locator("svg").first).to_contain_text("(log)")
+    handle = dashboard.locator(".widget-hslider:has-text('smoothing') .noUi-handle")
+    handle.focus()
+    for _ in range(10):
+        handle.press("ArrowRight")
+    expect(dashboard.locator("polyline.raw").first).to_be_attached()  # faint raw curve
+    tips = dashboard.locator("rect.hover title").all_text_contents()
+    assert any(t.startswith("step 2: train ") for t in tips), tips[:3]
 
 
 def _field(form: Any, label: str) -> Any:
@@ -128,16 +159,15 @@ def _the_forms_items_work(page: Any, form: Any, upload: Path) -> None:
     expect(model).to_have_value("HuggingFaceTB/SmolLM2-360M-Instruct")
     picks.nth(0).click()
     expect(model).to_have_value("modelforge:smollm2-135m-instruct")
-    cells = page.locator(".jp-Notebook .jp-Cell")
-    count = cells.count()
-    form_cell = next(i for i in range(count) if cells.nth(i).locator(".modelforge-form").count())
-    form.locator(".modelforge-copy-cell").click()
-    expect(cells).to_have_count(count + 1)
-    inserted = cells.nth(form_cell + 1).locator(".cm-content").inner_text()
+    inserted = copy_as_cell(page, form)
     assert inserted.startswith("%%modelforge finetune"), inserted
     assert f"dataset: data/{upload.name}" in inserted, inserted
     assert "model: modelforge:smollm2-135m-instruct" in inserted, inserted
     assert not form.locator("textarea").is_visible()  # no text box to copy from
+    form.locator("button:has-text('Check (preflight)')").click()
+    verdict = form.locator(".modelforge-preflight")
+    expect(verdict).to_contain_text("Ready to train.", timeout=60_000)
+    expect(verdict.locator("table.modelforge-estimate")).to_contain_text("peak RAM")
 
 
 def test_the_dashboards_stop_works_while_its_cell_follows_the_run(

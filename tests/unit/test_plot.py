@@ -57,3 +57,11 @@ def test_a_log_scale_labels_powers_of_ten_and_drops_what_it_cannot_draw() -> Non
     ys = _y_of(svg, "#1f77b4")
     gaps = [round(b - a, 1) for a, b in itertools.pairwise(ys)]
     assert len(set(gaps)) == 1  # each decade the same height
+
+
+def test_a_log_scale_within_a_decade_still_labels_several_values() -> None:
+    points = [(1.0, 6.6), (2.0, 6.2), (3.0, 5.9), (4.0, 5.75)]
+    svg = line_chart({"train": points}, title="Loss", log_y=True)
+    labels = re.findall(r'text-anchor="end" style="[^"]*">([^<]+)</text>', svg)
+    labels.remove("step")  # the x axis's name
+    assert len(labels) >= 3 and all(5.7 <= float(label) <= 6.7 for label in labels), labels
