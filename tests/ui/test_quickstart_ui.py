@@ -30,6 +30,9 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
         page.wait_for_selector(".modelforge-dashboard :text('completed')", timeout=300_000)
         page.wait_for_selector("th:text('fine-tuned')", timeout=300_000)
         page.wait_for_selector(":text('wrote quickstart-output')", timeout=120_000)
+        # Back up to the panel's cell (cells far above the last one may render late).
+        page.locator(".jp-Cell:has-text('%modelforge panel')").first.scroll_into_view_if_needed()
+        page.locator(".modelforge-panel").first.wait_for(state="attached", timeout=60_000)
     except Exception:
         page.screenshot(path=str(SCREENSHOTS / "quickstart-failure.png"))
         raise
