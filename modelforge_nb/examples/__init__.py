@@ -33,7 +33,7 @@ def count_taught(rows: list[dict[str, Any]], answers: list[str]) -> int:
 
 def quickstart_config(model: str = EMBEDDED_MODEL_ID) -> dict[str, Any]:
     """The quickstart notebook's run as a config dict: 20 LoRA steps on the Zephyr facts
-    (bench/gguf_export.py and the GGUF test train this one)."""
+    (bench/gguf_export.py trains this one; the GGUF test the same run cut to 6 steps)."""
     return {
         "model": model,
         "dataset": str(ZEPHYR_TRAIN),
