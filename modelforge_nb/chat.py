@@ -169,6 +169,23 @@ def _as_messages(prompt_or_messages: str | Messages) -> list[dict[str, str]]:
     return [dict(m) for m in prompt_or_messages]
 
 
+def _overrides(
+    max_new_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+    repetition_penalty: float | None,
+) -> dict[str, Any]:
+    """A call's sampling keywords by their generation-config names (None: the run's own)."""
+    return {
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "repetition_penalty": repetition_penalty,
+    }
+
+
 def _settings(loaded: LoadedModel, overrides: dict[str, Any]) -> dict[str, Any]:
     values = {**loaded.generation, **{k: v for k, v in overrides.items() if v is not None}}
     settings: dict[str, Any] = {"max_new_tokens": int(values.get("max_new_tokens", 128))}
@@ -251,14 +268,7 @@ def generate(
             "chat.input", "Pass a prompt string or a list of messages.", field="prompt"
         )
     settings = _settings(
-        loaded,
-        {
-            "max_new_tokens": max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "top_k": top_k,
-            "repetition_penalty": repetition_penalty,
-        },
+        loaded, _overrides(max_new_tokens, temperature, top_p, top_k, repetition_penalty)
     )
     inputs = _encode(loaded, prompt_or_messages).to(loaded.model.device)
     criteria = _stopping(stop_event)
@@ -304,13 +314,7 @@ def generate_pair(
     answers are token for token what ``generate`` gives.
     """
     loaded = _load(run_or_path)
-    overrides = {
-        "max_new_tokens": max_new_tokens,
-        "temperature": temperature,
-        "top_p": top_p,
-        "top_k": top_k,
-        "repetition_penalty": repetition_penalty,
-    }
+    overrides = _overrides(max_new_tokens, temperature, top_p, top_k, repetition_penalty)
     if loaded.task == "extractive-question-answering":
         for name, use_adapter in (("base", False), ("tuned", True)):
             yield name, generate(run_or_path, prompt_or_messages, use_adapter=use_adapter)
@@ -366,6 +370,10 @@ class _Side:
         self.seq2seq = loaded.task == "summarization"
         self.sequence: Any = None if self.seq2seq else self.inputs["input_ids"]
         self.cache: Any = None if self.seq2seq else DynamicCache()
+        # every token that ends an answer: the tokenizer's and the generation config's
+        configured = getattr(loaded.model.generation_config, "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        self.ends = {i for i in [*ids, loaded.tokenizer.eos_token_id] if i is not None}
 
     def advance(self, tokens: int, settings: dict[str, Any], criteria: Any) -> str:
         """Decode up to ``tokens`` more tokens; the text they add (none while a character
@@ -398,7 +406,7 @@ class _Side:
         new = out.sequences[0, start:].tolist()
         self.sequence = out.sequences
         self.cache = out.get("cache", out.get("past_key_values"))
-        ends = [i for i, token in enumerate(new) if token in self._eos()]
+        ends = [i for i, token in enumerate(new) if token in self.ends]
         if ends:
             new = new[: ends[0] + 1]
         # fewer tokens than asked: an end token or a stopping criterion ended the answer
@@ -408,12 +416,6 @@ class _Side:
         stopped = self.stop_event is not None and self.stop_event.is_set()
         self.done = self.done or stopped or self.generated >= self.budget
         return self._text()
-
-    def _eos(self) -> set[int]:
-        """Every token that ends an answer: the tokenizer's and the generation config's."""
-        configured = getattr(self.loaded.model.generation_config, "eos_token_id", None)
-        ids = configured if isinstance(configured, list) else [configured]
-        return {i for i in [*ids, self.loaded.tokenizer.eos_token_id] if i is not None}
 
     def _text(self) -> str:
         answer = str(self.loaded.tokenizer.decode(self.tokens, skip_special_tokens=True))

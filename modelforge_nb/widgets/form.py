@@ -494,8 +494,8 @@ class ConfigForm:
     def cell_text(self) -> str:
         """The ``%%modelforge finetune`` cell that reproduces this config: only what differs
         from the defaults, paths under the notebook's folder relative to it."""
-        data = self.data()
-        config = self.config or FinetuneConfig.model_construct(**data)
+        # the config validate() just built; the raw values only while it has problems
+        config = self.config or FinetuneConfig.model_construct(**self.data())
         minimal = config.model_dump(mode="json", exclude_defaults=True)
         for field in _PATH_FIELDS:
             value = minimal.get(field)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lab_helpers import BROWSER_ARGS, CHROMIUM, REPO_ROOT, Lab, free_port
+from lab_helpers import BROWSER_ARGS, CHROMIUM, REPO_ROOT, SCREENSHOTS, Lab, free_port
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +71,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield Lab(root, port, token)
     process.terminate()
     process.wait(timeout=30)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "lab.log", SCREENSHOTS / "lab.log")  # kept beside the screenshots
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,48 @@ class Lab:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}?token={self.token}"
 
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url(f"/api/{path}"), timeout=10) as response:
+            return json.load(response)
+
+    def wait_for_kernel(self, notebook: str, timeout: float = 90) -> None:
+        """Wait until the page's kernel for ``notebook`` is idle and the page holds its
+        websocket: keys pressed before that run no cell (the notebook has no kernel yet)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for session in self.api("sessions"):
+                if session["path"] == notebook and session.get("kernel"):
+                    kernel = self.api(f"kernels/{session['kernel']['id']}")
+                    if kernel["execution_state"] == "idle" and kernel["connections"] >= 1:
+                        return
+            time.sleep(0.25)
+        raise TimeoutError(f"the kernel of {notebook} was not ready in {timeout:.0f} s")
+
+
+def record_console(page: Any, path: Path) -> None:
+    """Write the page's console warnings and errors, and its failed requests, to ``path``:
+    what the browser knew when a widget failed to show."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.open("w", encoding="utf-8")
+
+    def write(line: str) -> None:
+        log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        log.flush()
+
+    page.on(
+        "console",
+        lambda message: (
+            message.type in {"warning", "error"} and write(f"{message.type}: {message.text}")
+        ),
+    )
+    page.on("pageerror", lambda error: write(f"page error: {error}"))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and write(f"HTTP {response.status} {response.url.split('?')[0]}")
+        ),
+    )
+
 
 def open_and_run_all(page: Any, lab: Lab, notebook: str, cells: int, workspace: str) -> None:
     """Open ``notebook`` in a workspace of its own and press Shift+Enter through its cells.
@@ -45,9 +90,7 @@ def open_and_run_all(page: Any, lab: Lab, notebook: str, cells: int, workspace: 
     page.goto(lab.url(f"/lab/workspaces/{workspace}/tree/{notebook}") + "&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=90_000)
-    # A person opening a notebook does not run it within the same second. (This wait does
-    # not cure the quickstart panel's "model not found": see test_quickstart_ui.py.)
-    page.wait_for_timeout(2000)
+    lab.wait_for_kernel(notebook)
     news = page.locator(".jp-toast-button:has-text('No')")
     if news.count():
         news.first.click()

@@ -37,11 +37,7 @@ def test_stop_and_the_sidebar_work_in_notebook_7(
     try:
         page.goto(lab.url("/notebooks/nb7.ipynb"))
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_selector(
-            ".jp-NotebookKernelStatus-idle, :text('Kernel status: Idle')",
-            timeout=90_000,
-            state="attached",
-        )
+        lab.wait_for_kernel("nb7.ipynb")
         page.locator(".jp-Notebook .jp-Cell").first.click()
         for _cell in range(cells):
             page.keyboard.press("Shift+Enter")

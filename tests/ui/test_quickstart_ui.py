@@ -11,7 +11,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from lab_helpers import CONTRAST_JS, SCREENSHOTS, Lab, open_and_run_all, set_theme
+from lab_helpers import (
+    CONTRAST_JS,
+    SCREENSHOTS,
+    Lab,
+    open_and_run_all,
+    record_console,
+    set_theme,
+)
 from repo_paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -25,6 +32,7 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
     cells = len(nbformat.read(source, as_version=4).cells)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    record_console(page, SCREENSHOTS / "quickstart-console.log")
     open_and_run_all(page, lab, "quickstart.ipynb", cells, workspace="quickstart")
     try:
         page.wait_for_selector(".modelforge-dashboard :text('completed')", timeout=300_000)
