@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fake_hub import fake_hub
-from run_helpers import greedy_answer
+from run_helpers import greedy_answer, one_thread_per_worker
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from modelforge_nb.chat import generate, generate_pair, unload
@@ -49,41 +49,42 @@ def trained(
     tiny_data: dict[str, Path],
 ) -> dict[str, Run]:
     workspace = Workspace(tmp_path_factory.mktemp("home"))
-    runs = {
-        "sft": workspace.finetune(
-            FinetuneConfig(
-                model=str(pretrained_causal),
-                dataset=str(tiny_data["sft"]),
-                training=TRAIN,
-                generation={"temperature": 0.0, "max_new_tokens": 12},
-            )
-        ),
-        "summarization": workspace.finetune(
-            FinetuneConfig(
-                task="summarization",
-                model=str(tiny_seq2seq),
-                dataset=str(tiny_data["summarization"]),
-                training={**TRAIN, "max_steps": 30, "batch_size": 8},
-            )
-        ),
-        "qa": workspace.finetune(
-            FinetuneConfig(
-                task="extractive-question-answering",
-                model=str(tiny_qa),
-                dataset=str(tiny_data["qa"]),
-                training={**TRAIN, "max_steps": 30, "batch_size": 8},
-            )
-        ),
-        "qa_full": workspace.finetune(
-            FinetuneConfig(
-                task="extractive-question-answering",
-                model=str(tiny_qa),
-                dataset=str(tiny_data["qa"]),
-                adapter="full",
-                training={**TRAIN, "max_steps": 30, "batch_size": 8, "learning_rate": 5e-3},
-            )
-        ),
-    }
+    with one_thread_per_worker():  # four runs share the machine's cores
+        runs = {
+            "sft": workspace.finetune(
+                FinetuneConfig(
+                    model=str(pretrained_causal),
+                    dataset=str(tiny_data["sft"]),
+                    training=TRAIN,
+                    generation={"temperature": 0.0, "max_new_tokens": 12},
+                )
+            ),
+            "summarization": workspace.finetune(
+                FinetuneConfig(
+                    task="summarization",
+                    model=str(tiny_seq2seq),
+                    dataset=str(tiny_data["summarization"]),
+                    training={**TRAIN, "max_steps": 30, "batch_size": 8},
+                )
+            ),
+            "qa": workspace.finetune(
+                FinetuneConfig(
+                    task="extractive-question-answering",
+                    model=str(tiny_qa),
+                    dataset=str(tiny_data["qa"]),
+                    training={**TRAIN, "max_steps": 30, "batch_size": 8},
+                )
+            ),
+            "qa_full": workspace.finetune(
+                FinetuneConfig(
+                    task="extractive-question-answering",
+                    model=str(tiny_qa),
+                    dataset=str(tiny_data["qa"]),
+                    adapter="full",
+                    training={**TRAIN, "max_steps": 30, "batch_size": 8, "learning_rate": 5e-3},
+                )
+            ),
+        }
     for run in runs.values():
         assert run.wait(timeout=600) == "completed", run.error
     return runs

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_helpers import greedy_answer
+from run_helpers import greedy_answer, one_thread_per_worker
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from modelforge_nb.config import FinetuneConfig
@@ -60,7 +60,8 @@ def runs(
         "summarization": config("summarization", tiny_seq2seq, task="summarization"),
         "qa": config("qa", tiny_qa, task="extractive-question-answering"),
     }
-    started = {name: workspace.finetune(c) for name, c in configs.items()}
+    with one_thread_per_worker():  # six runs share the machine's cores
+        started = {name: workspace.finetune(c) for name, c in configs.items()}
     for run in started.values():
         run.wait(timeout=600)
     return started
