@@ -49,42 +49,31 @@ def trained(
     tiny_data: dict[str, Path],
 ) -> dict[str, Run]:
     workspace = Workspace(tmp_path_factory.mktemp("home"))
+    short = {**TRAIN, "max_steps": 30, "batch_size": 8}
+    qa = {"task": "extractive-question-answering", "model": str(tiny_qa)}
+    configs = {
+        "sft": FinetuneConfig(
+            model=str(pretrained_causal),
+            dataset=str(tiny_data["sft"]),
+            training=TRAIN,
+            generation={"temperature": 0.0, "max_new_tokens": 12},
+        ),
+        "summarization": FinetuneConfig(
+            task="summarization",
+            model=str(tiny_seq2seq),
+            dataset=str(tiny_data["summarization"]),
+            training=short,
+        ),
+        "qa": FinetuneConfig(**qa, dataset=str(tiny_data["qa"]), training=short),
+        "qa_full": FinetuneConfig(
+            **qa,
+            dataset=str(tiny_data["qa"]),
+            adapter="full",
+            training={**short, "learning_rate": 5e-3},
+        ),
+    }
     with one_thread_per_worker():  # four runs share the machine's cores
-        runs = {
-            "sft": workspace.finetune(
-                FinetuneConfig(
-                    model=str(pretrained_causal),
-                    dataset=str(tiny_data["sft"]),
-                    training=TRAIN,
-                    generation={"temperature": 0.0, "max_new_tokens": 12},
-                )
-            ),
-            "summarization": workspace.finetune(
-                FinetuneConfig(
-                    task="summarization",
-                    model=str(tiny_seq2seq),
-                    dataset=str(tiny_data["summarization"]),
-                    training={**TRAIN, "max_steps": 30, "batch_size": 8},
-                )
-            ),
-            "qa": workspace.finetune(
-                FinetuneConfig(
-                    task="extractive-question-answering",
-                    model=str(tiny_qa),
-                    dataset=str(tiny_data["qa"]),
-                    training={**TRAIN, "max_steps": 30, "batch_size": 8},
-                )
-            ),
-            "qa_full": workspace.finetune(
-                FinetuneConfig(
-                    task="extractive-question-answering",
-                    model=str(tiny_qa),
-                    dataset=str(tiny_data["qa"]),
-                    adapter="full",
-                    training={**TRAIN, "max_steps": 30, "batch_size": 8, "learning_rate": 5e-3},
-                )
-            ),
-        }
+        runs = {name: workspace.finetune(config) for name, config in configs.items()}
     for run in runs.values():
         assert run.wait(timeout=600) == "completed", run.error
     return runs
