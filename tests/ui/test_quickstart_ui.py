@@ -43,10 +43,9 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
         panel_cell.scroll_into_view_if_needed()
         page.wait_for_selector(".modelforge-panel, :text('model not found')", timeout=60_000)
         if page.locator(":text('Error displaying widget: model not found')").count():
-            # Seen in 2 of 3 fresh-clone runs when keys came once the status bar said Idle,
-            # not since the kernel's websocket is awaited (lab.wait_for_kernel); its cause is
-            # not known, and quickstart-console.log keeps what the browser said. Running the
-            # cell again must show the panel.
+            # Seen in 2 of 3 fresh-clone runs (194ebdc, 0fabef5), in none of 18 runs after;
+            # its cause is not known (quickstart-console.log keeps what the browser said).
+            # Running the cell again must show the panel.
             panel_cell.locator(".jp-InputArea").click()
             page.keyboard.press("Control+Enter")
         page.locator(".modelforge-panel").first.wait_for(state="attached", timeout=60_000)
