@@ -43,7 +43,7 @@ def test_quickstart_runs_in_jupyterlab_with_panel_dashboard_and_comparison(
         panel_cell.scroll_into_view_if_needed()
         page.wait_for_selector(".modelforge-panel, :text('model not found')", timeout=60_000)
         if page.locator(":text('Error displaying widget: model not found')").count():
-            # Seen in 2 of 3 fresh-clone runs (194ebdc, 0fabef5), in none of 18 runs after;
+            # Seen in 2 of 3 fresh-clone runs (194ebdc, 0fabef5), in none of 21 runs after;
             # its cause is not known (quickstart-console.log keeps what the browser said).
             # Running the cell again must show the panel.
             panel_cell.locator(".jp-InputArea").click()
