@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
@@ -21,15 +22,9 @@ def one_thread_per_worker() -> Iterator[None]:
     took 129 s on two cores, against 66 s with one thread each. A single run keeps the
     default (the quickstart's SmolLM2 trains faster on both cores).
     """
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"  # a worker inherits the environment it starts in
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMP_NUM_THREADS", "1")  # a worker inherits the environment it starts in
         yield
-    finally:
-        if before is None:
-            del os.environ["OMP_NUM_THREADS"]
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
 
 
 @contextmanager

@@ -74,6 +74,7 @@ def record_console(page: Any, path: Path) -> None:
         ),
     )
     page.on("pageerror", lambda error: write(f"page error: {error}"))
+    page.on("close", lambda _page: log.close())
     page.on(
         "response",
         lambda response: (
@@ -89,7 +90,6 @@ def open_and_run_all(page: Any, lab: Lab, notebook: str, cells: int, workspace: 
     """
     page.goto(lab.url(f"/lab/workspaces/{workspace}/tree/{notebook}") + "&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-StatusBar-Widget :text('Idle')", timeout=90_000)
     lab.wait_for_kernel(notebook)
     news = page.locator(".jp-toast-button:has-text('No')")
     if news.count():
