@@ -30,6 +30,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message or "")
 
 
+def split_line(line: str) -> list[str]:
+    """A magic line's words as Python would read them: quotes group, ``#`` starts a comment.
+
+    IPython hands a line magic its trailing comment (``%modelforge show RUN  # the dashboard``),
+    so the comment is dropped here; an unclosed quote or a trailing backslash is a
+    ``UsageError`` naming what is wrong, never shlex's bare ``ValueError``.
+    """
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as error:
+        reason = {
+            "No closing quotation": "a quote is not closed",
+            "No escaped character": "the line ends in a backslash",
+        }.get(str(error), str(error))
+        raise UsageError(
+            f"%modelforge: error: {reason} in: {line.strip()}\n"
+            "Close the quote (or escape a lone backslash as \\\\); see %modelforge --help."
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="%modelforge",
@@ -132,7 +152,7 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
     @line_cell_magic  # type: ignore[untyped-decorator]
     def modelforge(self, line: str, cell: str | None = None) -> Any:
         try:
-            args = build_parser().parse_args(shlex.split(line))
+            args = build_parser().parse_args(split_line(line))
         except UsageError as usage:
             print(str(usage).strip())
             return None

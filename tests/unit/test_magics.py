@@ -144,3 +144,28 @@ def test_export_gguf_names_what_llama_cpp_cannot_convert(
     gguf = run.output_dir / "gguf"
     assert not list(gguf.glob("*.gguf*partial")) and not list(gguf.glob("*.gguf"))
     assert list(gguf.glob("*.convert.log"))
+
+
+def test_a_trailing_comment_is_ignored_and_quotes_still_group(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IPython passes a line magic its ``# comment``; the README's Quickstart has two."""
+    magics.modelforge("show no-such-run  # the live dashboard")
+    out = capsys.readouterr().out
+    assert out.startswith("modelforge: run: There is no run 'no-such-run'")
+    magics.modelforge('show "two words" # a comment')
+    assert "'two words' is not a run id" in capsys.readouterr().out
+    magics.modelforge("hardware   # GPUs, memory, disk")
+    assert "unrecognized arguments" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [('stop "unclosed', "a quote is not closed"), ("show a\\", "ends in a backslash")],
+)
+def test_a_malformed_line_is_a_usage_message_not_a_traceback(
+    magics: ModelForgeMagics, capsys: pytest.CaptureFixture[str], line: str, reason: str
+) -> None:
+    magics.modelforge(line)
+    out = capsys.readouterr().out
+    assert reason in out and line in out and "Traceback" not in out
