@@ -52,6 +52,17 @@ def in_colab() -> bool:
     return detect_environment().platform == "colab"
 
 
+def background_updates_shown(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the front end shows widget updates sent from a background thread.
+
+    Colab's does not (googlecolab/colabtools#3373): there a run is followed, and a chat
+    answer streamed, by the kernel's main thread. ``MODELFORGE_FOREGROUND=1`` says the same
+    of any other front end that drops them.
+    """
+    env = os.environ if environ is None else environ
+    return env.get("MODELFORGE_FOREGROUND", "") not in {"1", "true", "yes"} and not in_colab()
+
+
 def default_home() -> Path:
     """THE runs home: ``MODELFORGE_HOME``; on Colab and Kaggle a folder among the notebook's
     outputs; else the user data folder (for example ~/.local/share/modelforge-nb)."""

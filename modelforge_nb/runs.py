@@ -184,6 +184,13 @@ class Run:
         self._history.extend(new)
         return list(self._history)
 
+    def events_after(self, count: int) -> list[dict[str, Any]]:
+        """The events after the first ``count``: what a follower has not seen yet. Reads only
+        the bytes logged since the last read, and copies only the new events."""
+        new, self._offset = read_events(self.output_dir, self._offset)
+        self._history.extend(new)
+        return self._history[count:]
+
     @property
     def history(self) -> list[dict[str, Any]]:
         """The logged training and evaluation events, oldest first."""

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
-from modelforge_nb.environment import in_colab
-from modelforge_nb.errors import ModelForgeError
+from modelforge_nb.environment import background_updates_shown
 from modelforge_nb.runs import Run, Workspace
 
 
@@ -36,9 +35,9 @@ class Session:
 
     def _follow_in_background(self, board: Any) -> None:
         board.follow_in_background()
-        if in_colab():
+        if not background_updates_shown():
             print(
-                f"Colab does not refresh widgets from the background: use "
+                f"This front end does not refresh widgets from the background (Colab): use "
                 f"%modelforge show {board.run.id} to follow it."
             )
 
@@ -88,16 +87,13 @@ class Session:
 
         runs_here: list[Any] = []
 
-        def start(config: FinetuneConfig) -> Run | None:
+        def start(config: FinetuneConfig) -> Run:
             from IPython import get_ipython
 
             shell = get_ipython()  # GRPO's reward names are the notebook's functions
             namespace = shell.user_ns if shell is not None else None
-            try:
-                run = self.workspace.finetune(config, hardware=hardware, namespace=namespace)
-            except ModelForgeError as error:  # preflight refused, or a reward is missing
-                print(error)
-                return None
+            # preflight refused, or a reward is missing: the form shows the ModelForgeError
+            run = self.workspace.finetune(config, hardware=hardware, namespace=namespace)
             board = self.dashboard(run)
             # The first run goes into the panel's cell, into an output made when the panel was
             # shown, so the saved notebook keeps its plots (a button's own output is not saved).
@@ -105,7 +101,10 @@ class Session:
                 runs_here.pop().fill(board.live, board.static_html())
             else:
                 board.show()
-            self._follow_in_background(board)
+            if background_updates_shown():
+                board.follow_in_background()
+            else:  # Colab shows only what this click's handler sends: follow here
+                board.follow()
             return run
 
         form = ConfigForm(initial, on_train=start, hardware=hardware)

@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from modelforge_nb.chat import generate, generate_pair
+from modelforge_nb.environment import background_updates_shown
 from modelforge_nb.rundir import read_json, run_folder
 from modelforge_nb.widgets.live import LiveDisplay
 
@@ -31,6 +32,11 @@ _TUNED = (
     "border-left: 3px solid var(--jp-success-color1, #2e7d32); padding: 4px"
 )
 _ERROR = "color: var(--jp-error-color1, #b00); padding: 4px"
+#: Where the answer is generated in the click's own handler (Colab), the Stop button's
+#: click waits behind it: the notebook's Interrupt stops generating instead.
+_FOREGROUND_HINT = (
+    "<span style='opacity: 0.85'>Generating… press the notebook's Interrupt (■) to stop.</span>"
+)
 
 
 class ChatWidget:
@@ -105,6 +111,7 @@ class ChatWidget:
         settings = widgets.HBox([self.max_new_tokens, self.temperature, self.top_p])
         # GRPO: the completions the rewards scored before training, with their rewards
         self.samples = widgets.HTML(self._samples() if config.method == "grpo" else "")
+        self.hint = widgets.HTML()
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>Chat with {html.escape(getattr(run, 'name', str(folder)))}</b>"),
@@ -121,6 +128,7 @@ class ChatWidget:
                     ],
                     layout=widgets.Layout(flex_flow="row wrap"),  # a narrow cell wraps, not cuts
                 ),
+                self.hint,
                 settings,
                 self.samples,
             ],
@@ -220,6 +228,8 @@ class ChatWidget:
                         {"role": "user", "content": message},
                         {"role": "assistant", "content": turn["tuned"]},
                     ]
+            except KeyboardInterrupt:  # the notebook's Interrupt, answering in the foreground
+                self._stop.set()
             except Exception as error:  # shown in the conversation rather than lost in a thread
                 turn["error"] = f"{type(error).__name__}: {error}"
             finally:
@@ -234,6 +244,15 @@ class ChatWidget:
         self.send_button.disabled = True
         self.stop_button.disabled = False
         self._render(turn)
+        if not background_updates_shown():
+            # Colab shows only what the click's own handler sends: answer here, where the
+            # notebook's Interrupt stops generating (the Stop button waits behind it).
+            self.hint.value = _FOREGROUND_HINT
+            try:
+                work()
+            finally:
+                self.hint.value = ""
+            return
         self._thread = threading.Thread(target=work, name="modelforge-chat", daemon=True)
         self._thread.start()
 

@@ -116,10 +116,16 @@ class RunCurves:
     _first: tuple[float, int] | None = None
     _last_time: float | None = None
     _drawn: dict[str, Downsampler] = field(default_factory=dict)
+    _points: int = 0
 
     def _keep(self, curve: list[Point], name: str, point: Point) -> None:
         curve.append(point)
         self._drawn.setdefault(name, Downsampler()).add(point)
+        self._points += 1
+
+    def points_drawn(self) -> int:
+        """How many points the curves have taken in: the plots change only when this does."""
+        return self._points
 
     def _drawable(self, name: str) -> list[Point]:
         sampler = self._drawn.get(name)

@@ -2,7 +2,9 @@
 
 It follows ``events.jsonl`` and redraws at most a few times a second whatever the logging
 rate (the interval grows when drawing is slow), so the training loop never waits for the
-notebook and the front end gets a bounded number of messages.
+notebook and the front end gets a bounded number of messages. A poll with nothing new costs
+a read of the bytes after the last one and of the status; the plots are drawn again only
+when they gained points, and the progress line's clock ticks once a second.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from modelforge_nb.widgets.compat import set_tooltip
 from modelforge_nb.widgets.curves import RunCurves
+from modelforge_nb.widgets.kernel_events import ui_events
 from modelforge_nb.widgets.live import LiveDisplay
 
 if TYPE_CHECKING:
@@ -32,6 +36,14 @@ _STATUS_COLORS = {
 
 
 _STOPPING = "Stopping at the next step (a checkpoint is saved)..."
+#: Shown under Stop while a cell follows the run and this kernel cannot take a click before
+#: the cell ends (an ipykernel 7 without our JupyterLab extension, for one).
+INTERRUPT_HINT = (
+    "If Stop does not answer within a second, press the notebook's Interrupt (■): the run "
+    "stops cleanly, with a checkpoint."
+)
+#: How often the progress line's clock ticks when no event came.
+_TICK_SECONDS = 1.0
 
 
 class Dashboard:
@@ -46,7 +58,10 @@ class Dashboard:
         self.min_interval = min_interval
         self.interval = min_interval
         self._last_draw = 0.0
+        self._last_tick = 0.0
         self._seen = 0
+        self._plotted: tuple[Any, ...] | None = None
+        self._lock = threading.RLock()  # a click's callback may run on another thread
         self._thread: threading.Thread | None = None
         self._transient = False
         """The message says "Stopping..." or "Resuming...": replaced when the run ends."""
@@ -62,14 +77,16 @@ class Dashboard:
             max=0.99,
             step=0.01,
             description="smoothing",
-            tooltip="Exponential moving average of the loss, as TensorBoard's",
             readout_format=".2f",
         )
+        set_tooltip(self.smoothing, "Exponential moving average of the loss, as TensorBoard's")
         self.log_scale = widgets.Checkbox(value=False, description="log scale", indent=False)
         self.smoothing.observe(lambda _change: self._draw_plots(), names="value")
         self.log_scale.observe(lambda _change: self._draw_plots(), names="value")
         self.metrics = widgets.HTML()
         self.message = widgets.HTML()
+        self.hint = widgets.HTML()
+        self.hint.add_class("modelforge-stop-hint")
         self.stop_button = widgets.Button(
             description="Stop",
             icon="stop",
@@ -91,7 +108,7 @@ class Dashboard:
                 widgets.HBox([self.smoothing, self.log_scale]),
                 self.plots,
                 self.metrics,
-                widgets.HBox([self.stop_button, self.resume_button]),
+                widgets.HBox([self.stop_button, self.resume_button, self.hint]),
                 self.message,
             ],
             layout=widgets.Layout(border="1px solid var(--jp-border-color2, #ddd)", padding="6px"),
@@ -113,28 +130,38 @@ class Dashboard:
         ``nbconvert`` shows."""
         self.live.refresh(self.static_html())
 
-    def _read(self) -> None:
-        events = self.run.events
-        self.curves.apply(events[self._seen :])
-        self._seen = len(events)
+    def _read(self) -> bool:
+        """Take in what is new; whether anything is (events, status or error)."""
+        new = self.run.events_after(self._seen)
+        self.curves.apply(new)
+        self._seen += len(new)
         # status.json is the authority: after a resume the log still ends with the old
         # run's "end" event until the new worker starts.
+        before = (self.curves.status, self.curves.error)
         self.curves.status = self.run.status
-        self.curves.error = self.run.error
+        if self.curves.ended or before[1] is not None:
+            self.curves.error = self.run.error
         if self.curves.ended and not self.curves.metrics:
             self.curves.metrics = self.run.metrics
+        return bool(new) or before != (self.curves.status, self.curves.error)
 
     def update(self, *, force: bool = False) -> bool:
-        """Read new events; redraw if enough time has passed. Returns whether it redrew."""
-        self._read()
-        now = self.clock()
-        if not force and now - self._last_draw < self.interval and not self._stop_unshown():
-            return False
-        self._draw()
-        spent = self.clock() - now
-        self.interval = max(self.min_interval, 4 * spent)
-        self._last_draw = self.clock()
-        return True
+        """Read new events; redraw if something changed and enough time has passed (the
+        progress line alone once a second, for its clock). Returns whether it redrew."""
+        with self._lock:
+            changed = self._read()
+            now = self.clock()
+            due = now - self._last_draw >= self.interval
+            if not (force or self._stop_unshown() or (changed and due)):
+                if not self.curves.ended and now - self._last_tick >= _TICK_SECONDS:
+                    self._last_tick = now
+                    self.progress_label.value = self.curves.progress_text()
+                return False
+            self._draw()
+            spent = self.clock() - now
+            self.interval = max(self.min_interval, 4 * spent)
+            self._last_draw = self._last_tick = self.clock()
+            return True
 
     def _draw(self) -> None:
         curves = self.curves
@@ -181,17 +208,23 @@ class Dashboard:
         return not self.curves.ended and not self._transient and self.run.stop_requested
 
     def _draw_plots(self) -> None:
+        """Draw the charts again when they gained points or their settings changed."""
+        key = (self.curves.points_drawn(), self.smoothing.value, self.log_scale.value)
+        if key == self._plotted:
+            return
+        self._plotted = key
         self.plots.value = self.curves.plots_html(
             smoothing=self.smoothing.value, log_y=self.log_scale.value
         )
 
     def stop(self) -> None:
-        if self.curves.ended:
-            return
-        self.message.value = _STOPPING
-        self._transient = True
-        self.run.stop()
-        self.update(force=True)
+        with self._lock:
+            if self.curves.ended:
+                return
+            self.message.value = _STOPPING
+            self._transient = True
+            self.run.stop()
+            self.update(force=True)
 
     def resume(self) -> None:
         self.message.value = "Resuming from the last complete checkpoint..."
@@ -204,21 +237,27 @@ class Dashboard:
     def follow(self, *, poll: float = 0.2, on_end: Any = None) -> str:
         """Follow the run in the foreground until it ends (the Colab-safe way).
 
-        The kernel is busy meanwhile, so a click on Stop reaches it only afterwards; in
-        JupyterLab and Notebook 7 the extension sends it to the server at once (REST), and
-        this loop shows "Stopping..." as soon as the request is there. Interrupting the
-        cell (the notebook's stop button) stops the run cleanly too: it saves a checkpoint
-        and ends ``stopped``.
+        The kernel is busy meanwhile, so between polls this loop takes the widget clicks
+        waiting for it (``ui_events``): Stop answers within a poll. Where the kernel does
+        not allow that, the dashboard says to interrupt; in JupyterLab and Notebook 7 the
+        extension also sends Stop to the server at once (REST), and this loop shows
+        "Stopping..." as soon as the request is there. Interrupting the cell (the notebook's
+        stop button) stops the run cleanly too: it saves a checkpoint and ends ``stopped``.
         """
-        try:
-            while True:
-                self.update()
-                if self.curves.ended:
-                    break
-                time.sleep(poll)
-        except KeyboardInterrupt:
-            self.message.value = "Interrupted: stopping the run with a checkpoint..."
-            self.run.stop(wait=True, timeout=600)
+        with ui_events() as take_clicks:
+            self.hint.value = "" if take_clicks is not None else _hint_html()
+            try:
+                while True:
+                    self.update()
+                    if self.curves.ended:
+                        break
+                    if take_clicks is not None:
+                        take_clicks()
+                    time.sleep(poll)
+            except KeyboardInterrupt:
+                self.message.value = "Interrupted: stopping the run with a checkpoint..."
+                self.run.stop(wait=True, timeout=600)
+        self.hint.value = ""
         self.update(force=True)
         self.keep_static_copy()
         if on_end is not None:
@@ -249,3 +288,7 @@ class Dashboard:
 
     def static_html(self) -> str:
         return self.curves.static_html(self.run.name)
+
+
+def _hint_html() -> str:
+    return f"<span style='opacity: 0.85'>{html.escape(INTERRUPT_HINT)}</span>"

@@ -25,6 +25,7 @@ from modelforge_nb.data.files import (
     shown_path,
 )
 from modelforge_nb.errors import ConfigError, ModelForgeError
+from modelforge_nb.widgets.compat import clear_upload, set_titles, set_tooltip, uploaded_files
 
 #: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
 _ERROR = "var(--jp-error-color1, #b00)"
@@ -86,7 +87,7 @@ class FieldControl:
                 value="" if default is None else _text(default),
                 placeholder="(empty)" if optional else "",
             )
-        self.widget.tooltip = help_text
+        set_tooltip(self.widget, help_text)
         self.widget.layout = widgets.Layout(width="320px")
         self.message = widgets.HTML()
         label = widgets.HTML(
@@ -130,6 +131,20 @@ def _string_or_null(node: dict[str, Any]) -> bool:
     return all(o.get("type") in {"string", "null"} for o in node.get("anyOf", []))
 
 
+def _differences(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The values that differ from the defaults, sections compared field by field."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        default = defaults.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            inner = _differences(value, default)
+            if inner:
+                out[key] = inner
+        elif value != default:
+            out[key] = value
+    return out
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -156,7 +171,9 @@ class ConfigForm:
         self.report: Any = None
         self.controls: dict[str, FieldControl] = {}
         schema = FinetuneConfig.model_json_schema()
-        defaults = FinetuneConfig.model_construct(model="", dataset="").model_dump()
+        blank = FinetuneConfig.model_construct(model="", dataset="")
+        defaults = blank.model_dump()
+        self._defaults: dict[str, Any] = blank.model_dump(mode="json")
         sections: dict[str, list[widgets.Widget]] = {}
         basic: list[widgets.Widget] = []
         advanced: list[widgets.Widget] = []
@@ -190,8 +207,8 @@ class ConfigForm:
         }
         self.accordion = widgets.Accordion(
             children=[widgets.VBox(sections[t]) for t in sections] + [widgets.VBox(advanced)],
-            titles=tuple(titles),
         )
+        set_titles(self.accordion, self.section_titles)
         self.accordion.selected_index = titles.index("training")
         self.problems = widgets.HTML()
         self.preflight_view = widgets.HTML()
@@ -216,7 +233,9 @@ class ConfigForm:
             options=["this machine", *profile_names()],
             value="this machine",
             description="plan for",
-            tooltip="Check the config against another machine (mf.hardware_profile).",
+        )
+        set_tooltip(
+            self.plan_for, "Check the config against another machine (mf.hardware_profile)."
         )
         self.plan_for.observe(lambda _change: self._plan_for(), names="value")
         self.preview_button = widgets.Button(description="Preview data", icon="eye")
@@ -227,8 +246,10 @@ class ConfigForm:
             value=_PICK,
             description="or pick a file",
             style={"description_width": "initial"},
-            tooltip="Data files in the notebook's folder, Drive (Colab) or /kaggle/input",
             layout=widgets.Layout(width="470px"),
+        )
+        set_tooltip(
+            self.data_picker, "Data files in the notebook's folder, Drive (Colab) or /kaggle/input"
         )
         self._syncing = False  # the picker follows the field: not a pick of the user's
         self.data_picker.observe(lambda _change: self._picked(), names="value")
@@ -236,7 +257,9 @@ class ConfigForm:
             accept=",".join(DATA_FILE_SUFFIXES),
             multiple=False,
             description="Upload",
-            tooltip=f"Saved in the notebook's {UPLOAD_FOLDER}/ folder, never over a file",
+        )
+        set_tooltip(
+            self.upload, f"Saved in the notebook's {UPLOAD_FOLDER}/ folder, never over a file"
         )
         self.upload.observe(lambda _change: self._uploaded(), names="value")
         self.refresh_files()
@@ -246,7 +269,6 @@ class ConfigForm:
         self.train_button.on_click(lambda _b: self.train())
         self.check_button.on_click(lambda _b: self.check())
         self.cell_button.on_click(lambda _b: self.show_cell_text())
-        self.output = widgets.Output()
         self.widget = widgets.VBox(
             [
                 widgets.HTML("<b>Fine-tuning config</b>"),
@@ -262,7 +284,6 @@ class ConfigForm:
                 self.preview_view,
                 self.cell_text_area,
                 self.cell_source,
-                self.output,
             ]
         )
         self.widget.add_class("modelforge-form")
@@ -376,9 +397,12 @@ class ConfigForm:
             section = self.section_of.get(path)
             if section is not None:
                 per_section[section] += 1
-        self.accordion.titles = tuple(
-            f"{title} ({count} to fix)" if count else title
-            for title, count in zip(self.section_titles, per_section, strict=True)
+        set_titles(
+            self.accordion,
+            tuple(
+                f"{title} ({count} to fix)" if count else title
+                for title, count in zip(self.section_titles, per_section, strict=True)
+            ),
         )
         selected = self.accordion.selected_index
         if any(per_section) and (selected is None or not per_section[selected]):
@@ -482,8 +506,13 @@ class ConfigForm:
         self.started = "(starting)"
         self.train_button.disabled = True
         try:
-            with self.output:
-                run = self.on_train(self.config)
+            run = self.on_train(self.config)
+        except ModelForgeError as error:  # refused after all (a reward missing, say): say so
+            self.started, self.train_button.disabled = None, False
+            self.preflight_view.value += (
+                f"<pre style='color: {_ERROR}'>{html.escape(str(error))}</pre>"
+            )
+            return None
         except BaseException:
             self.started, self.train_button.disabled = None, False
             raise
@@ -494,9 +523,10 @@ class ConfigForm:
     def cell_text(self) -> str:
         """The ``%%modelforge finetune`` cell that reproduces this config: only what differs
         from the defaults, paths under the notebook's folder relative to it."""
-        # the config validate() just built; the raw values only while it has problems
-        config = self.config or FinetuneConfig.model_construct(**self.data())
-        minimal = config.model_dump(mode="json", exclude_defaults=True)
+        if self.config is not None:  # the config validate() just built
+            minimal = self.config.model_dump(mode="json", exclude_defaults=True)
+        else:  # the raw values while it has problems (a half-built model would warn)
+            minimal = _differences(self.data(), self._defaults)
         for field in _PATH_FIELDS:
             value = minimal.get(field)
             if isinstance(value, str) and Path(value).is_absolute():
@@ -523,19 +553,19 @@ class ConfigForm:
             self._choose_dataset(str(self.data_picker.value))
 
     def _uploaded(self) -> None:
-        files = list(self.upload.value)
+        files = uploaded_files(self.upload)
         if not files:
             return
-        item = files[0]
+        name, content = files[0]
         try:
-            saved = save_upload(str(item["name"]), bytes(item["content"]), self.base_dir)
+            saved = save_upload(name, content, self.base_dir)
         except ModelForgeError as error:
             self.preview_view.value = (
                 f"<pre style='color: {_ERROR}'>{html.escape(str(error))}</pre>"
             )
             return
         finally:
-            self.upload.value = ()  # the next upload of the same name is a change too
+            clear_upload(self.upload)  # the next upload of the same name is a change too
         path = shown_path(saved, self.base_dir)
         self.refresh_files()
         self._choose_dataset(path)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from modelforge_nb.widgets.compat import VIEW_MIME, view_data
+
 
 class LiveDisplay:
     """One output holding ``widget`` and an HTML copy of it for viewers without widgets."""
@@ -23,9 +25,8 @@ class LiveDisplay:
         self.shown = False
 
     def bundle(self, html: str) -> dict[str, Any]:
-        view = self.widget._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
         return {
-            "application/vnd.jupyter.widget-view+json": view,
+            VIEW_MIME: view_data(self.widget),
             "text/html": html,
             "text/plain": f"modelforge: {self.title}",
         }

@@ -225,6 +225,9 @@ class SyntheticRun:
         self.events: list[dict[str, Any]] = []
         self.status = "running"
 
+    def events_after(self, count: int) -> list[dict[str, Any]]:
+        return self.events[count:]
+
     def log(self, step: int, total: int) -> None:
         self.events.append(
             {"type": "log", "step": step, "total_steps": total, "loss": 3 / step, "time": step}
