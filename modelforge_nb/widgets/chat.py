@@ -38,6 +38,9 @@ _FOREGROUND_HINT = (
     "<span style='opacity: 0.85'>Generating… press the notebook's Interrupt (■) to stop.</span>"
 )
 
+#: Without the JupyterLab extension Enter adds a new line: the chat says so beside Send.
+ENTER_HINT = "Send (Enter needs the JupyterLab extension)"
+
 
 class ChatWidget:
     """``widget`` is what the notebook shows; ``send(text)`` is what the Send button does."""
@@ -112,6 +115,9 @@ class ChatWidget:
         # GRPO: the completions the rewards scored before training, with their rewards
         self.samples = widgets.HTML(self._samples() if config.method == "grpo" else "")
         self.hint = widgets.HTML()
+        # The extension's stylesheet hides this where it makes Enter send (chatkeys.ts).
+        self.enter_hint = widgets.HTML(f"<span style='opacity: 0.85'>{ENTER_HINT}</span>")
+        self.enter_hint.add_class("modelforge-enter-hint")
         self.widget = widgets.VBox(
             [
                 widgets.HTML(f"<b>Chat with {html.escape(getattr(run, 'name', str(folder)))}</b>"),
@@ -125,6 +131,7 @@ class ChatWidget:
                         self.clear_button,
                         self.compare,
                         self.greedy,
+                        self.enter_hint,
                     ],
                     layout=widgets.Layout(flex_flow="row wrap"),  # a narrow cell wraps, not cuts
                 ),

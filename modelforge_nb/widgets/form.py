@@ -45,6 +45,11 @@ BASIC = (
 OPEN_SECTIONS = ("lora", "training")
 ADVANCED = ("output_root", "report_to", "trust_remote_code")
 _LABEL = widgets.Layout(width="150px")
+#: Shown above the cell text where Copy as cell could not insert the cell itself.
+COPY_HINT = (
+    "Select this text and copy it into a new cell (the JupyterLab extension inserts the "
+    "cell for you)."
+)
 _PICK = "(a data file from this folder, Drive or /kaggle/input)"
 #: Fields holding a local path, written relative to the notebook's folder in a copied cell.
 _PATH_FIELDS = ("model", "dataset", "eval_dataset", "output_root")
@@ -263,9 +268,10 @@ class ConfigForm:
         )
         self.upload.observe(lambda _change: self._uploaded(), names="value")
         self.refresh_files()
-        self.cell_text_area = widgets.Textarea(
-            layout=widgets.Layout(width="100%", height="0px", display="none")
-        )
+        # Where no extension inserts the cell, the click shows its text here: a block to
+        # select and copy, as tall as the text (a text box would clip it).
+        self.cell_text_area = widgets.HTML()
+        self.cell_text_area.add_class("modelforge-cell-text")
         self.train_button.on_click(lambda _b: self.train())
         self.check_button.on_click(lambda _b: self.check())
         self.cell_button.on_click(lambda _b: self.show_cell_text())
@@ -571,9 +577,12 @@ class ConfigForm:
         self._choose_dataset(path)
 
     def show_cell_text(self) -> None:
-        self.cell_text_area.value = self.cell_text()
-        self.cell_text_area.layout.display = None
-        self.cell_text_area.layout.height = "160px"
+        self.cell_text_area.value = (
+            f"<div style='opacity: 0.85'>{html.escape(COPY_HINT)}</div>"
+            "<pre style='user-select: text; white-space: pre-wrap; margin: 4px 0; padding: 6px; "
+            "background: var(--jp-layout-color2, #f4f4f4); color: var(--jp-ui-font-color1, #222)'>"
+            f"{html.escape(self.cell_text())}</pre>"
+        )
 
 
 def _issue_rows(kind: str, color: str, issues: list[Any]) -> str:

@@ -417,3 +417,13 @@ def test_a_file_over_the_hubs_regular_limit_goes_through_lfs(online: None, tmp_p
     assert hub.lfs_files == [("someone/big", "tokenizer.json")]
     assert hub.files["someone/big"]["tokenizer.json"] == big
     assert hub.files["someone/big"]["config.json"] == b"{}"
+
+
+def test_the_chat_says_enter_needs_the_extension(trained: dict[str, Run]) -> None:
+    """Without the JupyterLab extension Enter adds a line: the chat says so beside Send (the
+    extension's stylesheet hides the note where Enter sends)."""
+    chat = ChatWidget(trained["sft"])
+    assert "modelforge-enter-hint" in chat.enter_hint._dom_classes
+    assert "Send (Enter needs the JupyterLab extension)" in chat.enter_hint.value
+    css = (Path(__file__).parents[2] / "labextension" / "style" / "index.css").read_text()
+    assert ".modelforge-enter-hint {\n  display: none;" in css

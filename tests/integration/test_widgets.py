@@ -368,3 +368,19 @@ def test_a_recommendation_click_fills_the_form(tiny_data: dict[str, Path]) -> No
     assert form.controls["model"].widget.value == wanted["model"]
     assert form.controls["training.batch_size"].widget.value == wanted["training"]["batch_size"]
     assert form.controls["dataset"].widget.value == str(tiny_data["sft"])  # kept
+
+
+def test_copy_as_cell_without_the_extension_shows_a_block_to_select(
+    tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    """Where no extension inserts the cell, the click shows the whole cell text, unclipped,
+    with a hint saying what to do with it."""
+    import html
+
+    form = ConfigForm({"model": str(tiny_causal), "dataset": str(tiny_data["sft"])})
+    assert form.cell_text_area.value == ""
+    form.cell_button.click()
+    shown = form.cell_text_area.value
+    assert "Select this text and copy it into a new cell" in shown
+    assert html.escape(form.cell_text()) in shown and "<pre" in shown
+    assert form.cell_text().startswith("%%modelforge finetune")
