@@ -10,11 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import ipywidgets as widgets
-
-#: The installed ipywidgets' major version (7 or 8).
-MAJOR = int(str(widgets.__version__).split(".", 1)[0])
-
 #: The widget view mime type both versions display a widget as.
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 

@@ -11,6 +11,7 @@ import pytest
 
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
+from modelforge_nb.widgets.compat import titles, tooltip
 from modelforge_nb.widgets.dashboard import Dashboard
 from modelforge_nb.widgets.form import ConfigForm
 from modelforge_nb.widgets.plot import MAX_POINTS, count_points, downsample, line_chart
@@ -48,7 +49,7 @@ def test_form_validates_each_change_and_gates_train(
     assert form.train_button.disabled
     # The section holding the error says so in its header, and opens.
     lora = form.section_titles.index("lora")
-    assert form.accordion.titles[lora] == "lora (1 to fix)"
+    assert titles(form.accordion)[lora] == "lora (1 to fix)"
     assert form.accordion.selected_index == lora
     form.controls["lora.alpha"].widget.value = 8
     assert not form.train_button.disabled
@@ -68,7 +69,7 @@ def test_form_validates_each_change_and_gates_train(
     form.controls["adapter"].widget.value = "qlora"
     report = form.check()
     assert [p.code for p in report.problems] == ["quant.needs_cuda"]
-    assert form.train_button.disabled and "CUDA" in form.train_button.tooltip
+    assert form.train_button.disabled and "CUDA" in tooltip(form.train_button)
     assert "quant.needs_cuda" in form.preflight_view.value
     form.controls["adapter"].widget.value = "lora"
     form.controls["training.max_steps"].widget.value = "12"
@@ -148,10 +149,10 @@ def test_form_fields_follow_the_schema() -> None:
     # A plain number box: the schema's bounds are checked, not enforced by clamping.
     assert type(form.controls["lora.r"].widget) is widgets.IntText
     assert type(form.controls["training.learning_rate"].widget) is widgets.FloatText
-    assert "LoRA rank" in form.controls["lora.r"].widget.tooltip
-    titles = form.accordion.titles
-    assert "training" in titles and "advanced" in titles
-    assert form.accordion.selected_index == titles.index("training")
+    assert "LoRA rank" in tooltip(form.controls["lora.r"].widget)
+    shown = titles(form.accordion)
+    assert "training" in shown and "advanced" in shown
+    assert form.accordion.selected_index == shown.index("training")
 
 
 def test_train_from_the_form_and_watch_the_dashboard(
