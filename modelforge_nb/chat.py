@@ -17,7 +17,7 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
-from modelforge_nb.loading import inference_dtype, load_adapter
+from modelforge_nb.loading import inference_dtype, load_adapter, no_progress_bars
 from modelforge_nb.rundir import read_json, run_folder, weights_folder
 
 Messages = Sequence[Mapping[str, str]]
@@ -120,11 +120,11 @@ def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = inference_dtype()
-    return (
-        getattr(transformers, auto_class)
-        .from_pretrained(source, dtype=dtype, trust_remote_code=trust)
-        .to(device)
-    )
+    with no_progress_bars():
+        model = getattr(transformers, auto_class).from_pretrained(
+            source, dtype=dtype, trust_remote_code=trust
+        )
+    return model.to(device)
 
 
 def _original_of(loaded: LoadedModel, source: str) -> LoadedModel:
@@ -391,8 +391,8 @@ class _Side:
             kwargs.update(
                 input_ids=self.sequence,
                 attention_mask=torch.ones_like(self.sequence),
-                cache=self.cache,
             )
+            kwargs[_cache_argument(self.loaded.model)] = self.cache
         with torch.no_grad():
             out = _with_adapter(
                 self.loaded,
@@ -434,6 +434,16 @@ def _stopping(stop_event: threading.Event | None) -> Any:
             return stop_event is not None and stop_event.is_set()
 
     return StoppingCriteriaList([_Stop()])
+
+
+def _cache_argument(model: Any) -> str:
+    """The name ``generate`` takes a key/value cache under: ``cache`` in recent transformers,
+    ``past_key_values`` before (Colab's 5.15); read from the model's own ``forward``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _with_adapter(loaded: LoadedModel, use_adapter: bool, call: Any) -> Any:

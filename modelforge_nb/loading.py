@@ -7,6 +7,8 @@ is merged and pushed.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,3 +47,21 @@ def load_adapter(base: Any, adapter: Path) -> Any:
             "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
         )
         return peft_model.from_pretrained(base, adapter)
+
+
+@contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars off while weights load in the notebook's kernel.
+
+    Some releases (Colab's 5.15) draw a "Loading weights" bar on stderr for every load, which
+    lands in the cell under a chat or a merge; the widget already says what is loading.
+    """
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()

@@ -3,9 +3,12 @@ that follows a run.
 
 A busy kernel handles a click on the dashboard's Stop only when the cell ends, unless the
 cell itself takes the click off the kernel's queue. jupyter-ui-poll does that on ipykernel 6
-(Colab, Kaggle, VS Code, classic Notebook) and 7, and holds back cells queued meanwhile until
-this one ends. Where it cannot (outside a cell's main thread, e.g. in a widget's own callback,
-or without an ipykernel), ``ui_events`` yields None and the dashboard says to interrupt.
+(Colab, Kaggle, VS Code, classic Notebook), through the kernel's ``do_one_iteration``, and
+holds back cells queued meanwhile until this one ends. ipykernel 7 has no such step (its
+shell runs on anyio): there jupyter-ui-poll would do nothing, silently. Where it cannot work
+(ipykernel 7, outside a cell's main thread, e.g. in a widget's own callback, or without an
+ipykernel), ``ui_events`` yields None and the dashboard says to interrupt; in JupyterLab and
+Notebook 7 our extension sends Stop through the server instead, and hides that hint.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ _BATCH = 20
 
 
 def _running_a_cell() -> bool:
-    """Whether this is the kernel's main thread, running a cell (not a widget callback)."""
+    """Whether this is the main thread of a kernel that can take messages in between,
+    running a cell (not a widget callback)."""
     if threading.current_thread() is not threading.main_thread():
         return False
     try:
@@ -30,6 +34,8 @@ def _running_a_cell() -> bool:
     shell: Any = get_ipython()
     kernel = getattr(shell, "kernel", None)
     if kernel is None or not hasattr(kernel, "get_parent"):
+        return False
+    if not callable(getattr(kernel, "do_one_iteration", None)):  # ipykernel 7
         return False
     try:
         parent = kernel.get_parent()

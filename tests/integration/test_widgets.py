@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
-from modelforge_nb.widgets.compat import titles, tooltip
+from modelforge_nb.widgets.compat import titles, tooltip, uploaded_files
 from modelforge_nb.widgets.dashboard import Dashboard
 from modelforge_nb.widgets.form import ConfigForm
 from modelforge_nb.widgets.plot import MAX_POINTS, count_points, downsample, line_chart
@@ -89,12 +90,25 @@ def test_form_validates_each_change_and_gates_train(
     assert rebuilt == form.config
 
 
+def _upload(upload: Any, name: str, content: bytes) -> None:
+    """What the browser sends when a file is chosen: ipywidgets 8 sets ``value``; 7 sets
+    ``metadata`` and ``data``, then bumps ``_counter``, which makes the kernel's ``value``."""
+    from datetime import datetime
+
+    now = datetime.now(UTC)
+    meta = {"name": name, "type": "", "size": len(content), "last_modified": now}
+    if isinstance(upload.value, dict):
+        upload.metadata, upload.data = [meta], [content]
+        upload._counter += 1
+    else:
+        upload.value = ({**meta, "content": memoryview(content)},)
+
+
 def test_pick_or_upload_a_dataset_see_its_examples_and_copy_the_cell(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
     import html
     import shutil
-    from datetime import datetime, timezone
 
     notebook = tmp_path / "notebook"
     for folder in ("sets", ".cache", "old-run"):
@@ -112,20 +126,19 @@ def test_pick_or_upload_a_dataset_see_its_examples_and_copy_the_cell(
     assert html.escape(json.loads(first)["input"]) in form.preview_view.value
     # An upload lands in data/, beside (never over) a different file of the same name.
     content = tiny_data["sft_eval"].read_bytes()
-    now = datetime.now(timezone.utc)
-    upload = {"name": "mine.jsonl", "type": "", "size": len(content), "last_modified": now}
-    form.upload.value = ({**upload, "content": memoryview(content)},)
+    _upload(form.upload, "mine.jsonl", content)
     assert (notebook / "data" / "mine.jsonl").read_text() == "keep me\n"
     assert (notebook / "data" / "mine-1.jsonl").read_bytes() == content
     assert form.controls["dataset"].widget.value == "data/mine-1.jsonl"
-    assert "data/mine-1.jsonl" in form.data_picker.options and form.upload.value == ()
+    assert "data/mine-1.jsonl" in form.data_picker.options
+    assert uploaded_files(form.upload) == []
     assert form.data_picker.value == "data/mine-1.jsonl"  # the picker follows the field
     form.controls["dataset"].widget.value = "elsewhere.jsonl"
     assert form.data_picker.value == form.data_picker.options[0]
     form.data_picker.value = "data/mine-1.jsonl"
-    form.upload.value = ({**upload, "content": memoryview(content)},)  # the same again
+    _upload(form.upload, "mine.jsonl", content)  # the same again
     assert sorted(p.name for p in (notebook / "data").iterdir()) == ["mine-1.jsonl", "mine.jsonl"]
-    form.upload.value = ({**upload, "name": "notes.txt", "content": memoryview(b"x")},)
+    _upload(form.upload, "notes.txt", b"x")
     assert "not a data file" in form.preview_view.value
     assert not (notebook / "data" / "notes.txt").exists()
     # The copied cell: paths under the notebook's folder relative, integers as integers;

@@ -117,3 +117,30 @@ def test_interrupt_stops_with_a_checkpoint_and_resume_finishes(
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_fresh_kernels_first_screen_is_the_panel_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``%load_ext`` then a bare ``%modelforge`` in a new kernel: one output, the panel (its
+    widget and HTML copy); no warning, no stderr, nothing else saved into the notebook."""
+    monkeypatch.setenv("MODELFORGE_HOME", str(tmp_path / "home"))
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%load_ext modelforge_nb"),
+        nbformat.v4.new_code_cell("%modelforge"),
+    ]
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    assert notebook.cells[0].outputs == []
+    # The panel, then the empty place where its Train's run will show (a display to update).
+    panel, *rest = notebook.cells[1].outputs
+    assert [output.get("data") for output in rest] == [{"text/plain": ""}], rest
+    assert panel.output_type == "display_data", panel
+    assert panel.data["text/plain"].startswith("modelforge: ")
+    assert "application/vnd.jupyter.widget-view+json" in panel.data
+    assert "Recommended" in panel.data["text/html"]

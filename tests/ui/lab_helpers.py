@@ -57,6 +57,19 @@ class Lab:
         raise TimeoutError(f"the kernel of {notebook} was not ready in {timeout:.0f} s")
 
 
+def shut_down_kernels(server: Lab) -> None:
+    """Shut down every session's kernel, as closing the notebook and its kernel does: the
+    widget models live only in the kernel, so a page opened after this has none."""
+    for session in server.api("sessions"):
+        request = urllib.request.Request(server.url(f"/api/sessions/{session['id']}"))
+        request.method = "DELETE"
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+    deadline = time.monotonic() + 30
+    while server.api("kernels") and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def record_console(page: Any, path: Path) -> None:
     """Write the page's console warnings and errors, and its failed requests, to ``path``:
     what the browser knew when a widget failed to show."""

@@ -10,13 +10,15 @@ HEAVY = ("torch", "transformers", "trl", "peft", "datasets")
 
 
 def _loaded_after(code: str) -> list[str]:
+    # The answer goes to stderr: IPython 7's start_ipython writes terminal-title escapes to stdout.
     probe = (
-        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+    return list(json.loads(out.stderr.strip().splitlines()[-1]))
 
 
 def test_import_loads_no_heavy_module() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-
 import tomllib
+
 from repo_paths import REPO_ROOT
 
 import modelforge_nb
