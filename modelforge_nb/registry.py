@@ -71,6 +71,9 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 class Registry:
     """The run index stored at ``path``; two registries at two paths never meet."""
 
+    #: Set by ``reader``: every connection is opened read-only.
+    read_only = False
+
     def __init__(self, path: str | Path, *, timeout: float = _BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self.timeout = timeout
@@ -91,9 +94,20 @@ class Registry:
         registry.path, registry.timeout = Path(path), _BUSY_TIMEOUT_S
         return registry
 
+    @classmethod
+    def reader(cls, path: str | Path, *, timeout: float = _BUSY_TIMEOUT_S) -> Registry:
+        """A handle that only reads the index at ``path``: it never creates, migrates or
+        writes the file (a missing or damaged one raises ``sqlite3.DatabaseError`` on use),
+        for listings that must not write, such as the server's GETs."""
+        registry = cls.unopened(path)
+        registry.timeout, registry.read_only = timeout, True
+        return registry
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as conn:
+        # mode=ro: SQLite neither creates a missing file nor lets a statement write.
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if self.read_only else self.path
+        with closing(sqlite3.connect(target, timeout=self.timeout, uri=self.read_only)) as conn:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.row_factory = sqlite3.Row
             with conn:

@@ -343,9 +343,16 @@ class Workspace:
     folders. Every listing also takes in run folders the index does not hold yet.
     """
 
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, *, read_only: bool = False) -> None:
         self.home = Path(home).expanduser().resolve() if home else default_home()
         index = self.home / REGISTRY_FILE
+        #: Reads never write: a read-only workspace lists and finds runs (from their folders
+        #: where the index is missing, damaged or locked) and never creates, migrates,
+        #: repairs or rebuilds the index.
+        self.read_only = read_only
+        if read_only:
+            self.registry = Registry.reader(index, timeout=_INDEX_TIMEOUT_S)
+            return
         self.registry = Registry.unopened(index)
         fresh = not index.exists()
         try:
@@ -371,8 +378,9 @@ class Workspace:
 
     def _repair(self, error: sqlite3.DatabaseError) -> bool:
         """Rebuild a damaged or deleted index from the run folders; False when the index
-        is only unavailable for now (locked, a full disk) or cannot be rebuilt."""
-        if not _damaged_index(error):
+        is only unavailable for now (locked, a full disk) or cannot be rebuilt, and always
+        for a read-only workspace."""
+        if self.read_only or not _damaged_index(error):
             return False
         index = self.home / REGISTRY_FILE
         try:

@@ -1,10 +1,14 @@
 """REST handlers for the sidebar: list runs, one run, stop a run, hardware.
 
 Inputs are validated (an unknown run id is a 404, malformed input a 400) and every error
-is JSON of one shape: ``{"error": {"code": ..., "message": ...}}``. The file and SQLite
-reads run in a thread, off the server's event loop. The list comes from the run index (one
-query; only active runs' folders are read) and each run's event log is read from its tail,
-so a poll costs the same for a run of ten steps and of a hundred thousand.
+is JSON of one shape: ``{"error": {"code": ..., "message": ...}}``. All workspace work runs
+in a thread, off the server's event loop, opening the workspace included: the index may be
+locked by a worker or a notebook, and the loop must go on answering meanwhile. The handlers
+open it read-only (``Workspace(read_only=True)``), so a request never creates, repairs or
+rebuilds the index; a missing or damaged one is listed from the run folders, and the next
+notebook workspace repairs it. The list comes from the run index (one query; only active
+runs' folders are read) and each run's event log is read from its tail, so a poll costs the
+same for a run of ten steps and of a hundred thousand.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ class ModelForgeHandler(APIHandler):
     """Base: one JSON error shape for expected and unexpected failures."""
 
     def workspace(self) -> Workspace:
-        return Workspace(self.settings.get("modelforge_home"))
+        """The runs, read-only; blocking (it may wait on a locked index), so call it only
+        inside the work given to ``_off_loop``."""
+        return Workspace(self.settings.get("modelforge_home"), read_only=True)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -85,11 +91,10 @@ class ModelForgeHandler(APIHandler):
 
     async def find_run(self, run_id: str) -> Run | None:
         """The run, looked up off the loop; None after answering 400 or 404."""
-        workspace = self.workspace()
 
         def lookup() -> Run | RunError:
             try:
-                return workspace.get_run(run_id)
+                return self.workspace().get_run(run_id)
             except RunError as error:
                 return error
 
@@ -109,8 +114,7 @@ class ModelForgeHandler(APIHandler):
 class RunsHandler(ModelForgeHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        workspace = self.workspace()
-        runs = await _off_loop(lambda: [run_summary(s) for s in workspace.summaries()])
+        runs = await _off_loop(lambda: [run_summary(s) for s in self.workspace().summaries()])
         self.finish(json.dumps({"runs": runs}))
 
 

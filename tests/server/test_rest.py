@@ -8,8 +8,10 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 from run_helpers import finished_and_live
 
+from modelforge_nb.registry import REGISTRY_FILE
 from modelforge_nb.runs import Run
 
 pytestmark = pytest.mark.slow
@@ -242,3 +245,83 @@ def test_audit_18_handlers_are_fully_annotated() -> None:
                 for p in signature.parameters.values()
                 if p.name != "self"
             )
+
+
+def _lock_index(index: Path) -> sqlite3.Connection:
+    """Hold ``index`` so that no other connection reads or writes it until closed.
+
+    In WAL mode a plain ``BEGIN EXCLUSIVE`` still lets readers in; the exclusive locking
+    mode, with one read inside the transaction, keeps them out too.
+    """
+    locker = sqlite3.connect(index, timeout=30, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    locker.execute("SELECT count(*) FROM runs").fetchall()
+    return locker
+
+
+def test_issue_30_the_server_answers_while_a_listing_waits_on_a_locked_index(
+    server: Server, runs: dict[str, Run], home: Path
+) -> None:
+    index = home / REGISTRY_FILE
+    assert server.call("GET", "/modelforge/api/runs")[0] == 200  # the index exists, in WAL mode
+    listing: dict[str, Any] = {}
+
+    def list_runs() -> None:
+        listing["reply"] = server.call("GET", "/modelforge/api/runs")
+        listing["at"] = time.monotonic()
+
+    locker = _lock_index(index)
+    try:
+        waiting = threading.Thread(target=list_runs, daemon=True)
+        waiting.start()
+        time.sleep(1.0)  # the listing has reached the index and waits on its lock
+        asked = time.monotonic()
+        status, _ = server.call("GET", "/api/status")
+        answered = time.monotonic()
+        assert status == 200
+        assert answered - asked < 2.0, f"/api/status took {answered - asked:.1f} s"
+        assert waiting.is_alive(), "the listing did not wait on the locked index"
+    finally:
+        released = time.monotonic()
+        locker.close()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive(), "the listing did not finish once the index was released"
+    status, body = listing["reply"]
+    assert status == 200 and listing["at"] >= released
+    assert runs["done"].id in {r["id"] for r in body["runs"]}
+
+
+def test_issue_30_a_get_never_writes_a_missing_or_damaged_index(
+    server: Server, runs: dict[str, Run], home: Path
+) -> None:
+    from modelforge_nb.runs import Workspace
+
+    index = home / REGISTRY_FILE
+    done = runs["done"].id
+    kept = home / "kept-index"
+    kept.mkdir()
+    for part in home.glob(f"{REGISTRY_FILE}*"):
+        part.replace(kept / part.name)
+    try:
+        for damage in (None, b"not a database, not even close" * 200):
+            if damage is not None:
+                index.write_bytes(damage)
+            status, body = server.call("GET", "/modelforge/api/runs")
+            assert status == 200, body
+            listed = {r["id"]: r for r in body["runs"]}
+            assert listed[done]["status"] == "completed"  # read from its folder
+            status, detail = server.call("GET", f"/modelforge/api/runs/{done}")
+            assert status == 200 and detail["metrics"]["global_step"] == 8
+            # Nothing created, repaired, rebuilt or moved aside.
+            left = sorted(p.name for p in home.glob(f"{REGISTRY_FILE}*"))
+            assert left == ([] if damage is None else [REGISTRY_FILE]), left
+            if damage is not None:
+                assert index.read_bytes() == damage
+    finally:
+        for part in home.glob(f"{REGISTRY_FILE}*"):
+            part.unlink()
+        for part in kept.iterdir():
+            part.replace(home / part.name)
+        kept.rmdir()
+    assert done in {run.id for run in Workspace(home).list_runs()}
