@@ -1,9 +1,11 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { ModelForgePanel } from './panel';
 import { magicFor } from './render';
-import { requestAPI } from './request';
+import { stopRun } from './request';
 import { installChatKeys } from './chatkeys';
 import { installCopyCell } from './copycell';
 import { installStopRelay } from './stop';
@@ -13,42 +15,50 @@ const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
   '<path class="jp-icon3" fill="#616161" d="M3 17h3v4H3zM8.5 11h3v10h-3zM14 6h3v15h-3zM19.5 2h3v19h-3z"/></svg>';
 
-/** The few notebook members used here (the notebook package is not a dependency). */
-interface INotebookLike {
-  content?: {
-    activeCell?: { model: { sharedModel: { setSource(text: string): void } } } | null;
-    activeCellIndex: number;
-    widgets: ReadonlyArray<{ node: HTMLElement }>;
-  };
-}
-
 const icon = new LabIcon({ name: 'modelforge-nb:runs', svgstr: ICON_SVG });
 
 /**
  * Registers the ModelForge sidebar panel in the shell's left area: JupyterLab's sidebar, or
- * Notebook 7's left panel (View > Left Sidebar). Everything else lives in its own module.
+ * Notebook 7's left panel (View > Left Sidebar). Show and Chat act on the notebook last
+ * used (the notebook commands' own target); its refresh interval is a setting
+ * (schema/sidebar.json), applied as it changes. Everything else lives in its own module.
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Runs and GPU state of modelforge-nb in the JupyterLab or Notebook 7 sidebar.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    const shell = app.shell;
+  requires: [INotebookTracker],
+  optional: [ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    settingRegistry: ISettingRegistry | null
+  ) => {
     const panel = new ModelForgePanel(async (action, runId) => {
       const text = magicFor(action, runId);
-      const notebook = shell.currentWidget as unknown as INotebookLike | null;
-      if (!text || !notebook?.content?.activeCell) {
+      const notebook = notebooks.currentWidget?.content;
+      if (!text || !notebook?.activeCell) {
         return;
       }
       // Through the notebook's own commands, so undo, history and focus behave as usual.
       await app.commands.execute('notebook:insert-cell-below');
-      notebook.content.activeCell?.model.sharedModel.setSource(text);
+      notebook.activeCell?.model.sharedModel.setSource(text);
       await app.commands.execute('notebook:run-cell');
     });
     panel.id = PANEL_ID;
     panel.title.icon = icon;
     panel.title.caption = 'ModelForge runs';
-    shell.add(panel, 'left', { rank: 600 });
+    app.shell.add(panel, 'left', { rank: 600 });
+    settingRegistry
+      ?.load(PLUGIN_ID)
+      .then(settings => {
+        const apply = (): void => {
+          panel.refreshInterval = settings.get('refreshInterval').composite;
+        };
+        apply();
+        settings.changed.connect(apply);
+      })
+      .catch(error => console.warn('modelforge: could not read the sidebar settings', error));
   }
 };
 
@@ -61,9 +71,7 @@ const stopRelay: JupyterFrontEndPlugin<void> = {
   description: 'Stops a run from its notebook dashboard while the cell is still following it.',
   autoStart: true,
   activate: () => {
-    installStopRelay(document, runId =>
-      requestAPI(`runs/${encodeURIComponent(runId)}/stop`, { method: 'POST' })
-    );
+    installStopRelay(document, runId => stopRun(runId));
   }
 };
 
@@ -75,10 +83,12 @@ const notebookHelpers: JupyterFrontEndPlugin<void> = {
   id: NOTEBOOK_PLUGIN_ID,
   description: "Enter to send in the chat; the config form's Copy as cell inserts a cell.",
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => {
     installChatKeys(document);
     installCopyCell(document, (from, text) => {
-      const notebook = (app.shell.currentWidget as unknown as INotebookLike | null)?.content;
+      // The notebook commands act on the current notebook: the one clicked in.
+      const notebook = notebooks.currentWidget?.content;
       const index = notebook?.widgets.findIndex(cell => cell.node.contains(from)) ?? -1;
       if (!notebook || index < 0) {
         return false;

@@ -1,15 +1,17 @@
 import { Widget } from '@lumino/widgets';
 import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
 
-import { requestAPI } from './request';
+import { requestAPI, stopRun } from './request';
 import { hardwareSection, IHardware, IRunSummary, runsSection } from './render';
-import { POLL_MS } from './tokens';
+import { refreshFrequency, refreshPoll } from './refresh';
 
 export type RunAction = (action: 'show' | 'chat', runId: string) => Promise<void>;
 
 /**
- * The sidebar: GPU memory bars and the runs list. It polls while visible and stops
- * polling while hidden.
+ * The sidebar: GPU memory bars and the runs list. It refreshes while shown (every
+ * ``refreshInterval`` seconds of its settings), one refresh at a time, and stands by while
+ * it or the browser tab is hidden.
  */
 export class ModelForgePanel extends Widget {
   constructor(onAction: RunAction) {
@@ -21,13 +23,38 @@ export class ModelForgePanel extends Widget {
       '<div class="mf-hardware-slot"></div><div class="mf-runs-slot"></div>' +
       '<div class="mf-message"></div>';
     this.node.addEventListener('click', event => void this.handleClick(event));
+    this.poll = refreshPoll(
+      () => this.load(),
+      () => !this.isVisible || document.hidden
+    );
   }
 
-  get polling(): boolean {
-    return this.timer !== null;
+  /** The refresh interval in seconds (from the settings; applies from now on). */
+  set refreshInterval(seconds: unknown) {
+    const frequency = refreshFrequency(seconds);
+    if (frequency.interval !== this.poll.frequency.interval) {
+      this.poll.frequency = frequency;
+      void this.poll.refresh(); // the next refresh at the new pace, not the old one's
+    }
   }
 
-  async refresh(): Promise<void> {
+  /** Refresh now (after the running refresh, if one is). */
+  refresh(): Promise<void> {
+    return this.poll.refresh();
+  }
+
+  dispose(): void {
+    this.poll.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.poll.refresh();
+  }
+
+  /** One refresh; a failure is shown and rejects, so the poll backs off. */
+  private async load(): Promise<void> {
     try {
       const [runs, hardware] = await Promise.all([
         requestAPI<{ runs: IRunSummary[] }>('runs'),
@@ -43,20 +70,7 @@ export class ModelForgePanel extends Widget {
       this.slot('.mf-message').textContent = '';
     } catch (error) {
       this.slot('.mf-message').textContent = `Cannot reach the server: ${error}`;
-    }
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.refresh();
-    this.timer = window.setInterval(() => void this.refresh(), POLL_MS);
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    if (this.timer !== null) {
-      window.clearInterval(this.timer);
-      this.timer = null;
+      throw error;
     }
   }
 
@@ -72,15 +86,12 @@ export class ModelForgePanel extends Widget {
     const action = button.getAttribute('data-action');
     const runId = button.getAttribute('data-run') ?? '';
     if (action === 'stop') {
-      // Feedback at once: the worker stops at its next step, the next poll shows it.
+      // Feedback at once: the worker stops at its next step, the next refresh shows it.
       (button as HTMLButtonElement).disabled = true;
       button.textContent = 'Stopping…';
       this.stopping.add(runId);
       try {
-        await requestAPI(`runs/${encodeURIComponent(runId)}/stop`, {
-          method: 'POST',
-          body: '{}'
-        });
+        await stopRun(runId);
       } catch (error) {
         this.stopping.delete(runId);
         this.slot('.mf-message').textContent = `Stop failed: ${error}`;
@@ -92,7 +103,7 @@ export class ModelForgePanel extends Widget {
   }
 
   private onAction: RunAction;
+  private poll: Poll;
   /** Runs whose stop was asked for here and that have not ended yet. */
   private stopping = new Set<string>();
-  private timer: number | null = null;
 }

@@ -24,3 +24,23 @@ export async function requestAPI<T>(endpoint = '', init: RequestInit = {}): Prom
   }
   return data as T;
 }
+
+/** What the server answers to a stop. */
+export interface IStopReply {
+  id: string;
+  status: string;
+}
+
+/**
+ * Ask the server to stop a run: the one request every Stop sends (the sidebar's, and the
+ * notebook dashboard's while its cell is busy). The worker stops at its next step.
+ */
+export function stopRun(
+  runId: string,
+  send: <T>(endpoint: string, init: RequestInit) => Promise<T> = requestAPI
+): Promise<IStopReply> {
+  return send<IStopReply>(`runs/${encodeURIComponent(runId)}/stop`, {
+    method: 'POST',
+    body: '{}'
+  });
+}

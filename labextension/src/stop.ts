@@ -8,6 +8,7 @@
 /** Class of the dashboard's Stop button, and prefix of the class naming the dashboard's run. */
 export const STOP_CLASS = 'modelforge-stop';
 export const RUN_CLASS_PREFIX = 'modelforge-run-';
+const DASHBOARD_CLASS = 'modelforge-dashboard';
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
 /** The run a dashboard shows, from its classes; null when none names a valid run id. */
@@ -28,7 +29,7 @@ export function stopTarget(target: EventTarget | null): string | null {
     return null; // a click on the document or a text node's parent-less target
   }
   const button = element.closest(`.${STOP_CLASS}`);
-  const dashboard = button?.closest('.modelforge-dashboard');
+  const dashboard = button?.closest(`.${DASHBOARD_CLASS}`);
   if (!button || !dashboard || (button as HTMLButtonElement).disabled) {
     return null;
   }

@@ -4,4 +4,3 @@ export const STOP_PLUGIN_ID = 'modelforge-nb:dashboard-stop';
 export const NOTEBOOK_PLUGIN_ID = 'modelforge-nb:notebook-helpers';
 export const PANEL_ID = 'modelforge-nb-sidebar';
 export const API_NAMESPACE = 'modelforge/api';
-export const POLL_MS = 2000;
