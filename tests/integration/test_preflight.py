@@ -74,10 +74,18 @@ def _gpu_machine(total_gb: float, free_gb: float, *, bf16: bool = True) -> Hardw
 
 
 def test_recommendations_scale_with_the_gpu() -> None:
-    small = {p.model for p in recommend("text-generation", _gpu_machine(16, 15, bf16=False))}
-    large = {p.model for p in recommend("text-generation", _gpu_machine(80, 79))}
-    assert "Qwen/Qwen2.5-7B-Instruct" in large
-    assert all("7B" not in m for m in small) or small <= large
+    small = {
+        p.model: p.adapter for p in recommend("text-generation", _gpu_machine(16, 15, bf16=False))
+    }
+    large = {p.model: p.adapter for p in recommend("text-generation", _gpu_machine(80, 79))}
+    # The 80 GB card is offered everything the 16 GB one is, and models that need its memory.
+    assert set(small) < set(large)
+    assert "Qwen/Qwen2.5-72B-Instruct" in large and "Qwen/Qwen2.5-72B-Instruct" not in small
+    # A 7B model fits 16 GB only quantized; on 80 GB it trains in 16 bits.
+    assert (small["Qwen/Qwen2.5-7B-Instruct"], large["Qwen/Qwen2.5-7B-Instruct"]) == (
+        "qlora",
+        "lora",
+    )
     summarization = recommend("summarization", _gpu_machine(16, 15))
     assert summarization and all(p.architecture in {"t5", "bart"} for p in summarization)
 

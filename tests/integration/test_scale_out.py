@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 import yaml
+from run_helpers import wait_until
 
 import modelforge_nb as mf
 import modelforge_nb.rundir as rundir
@@ -59,9 +59,8 @@ def test_each_strategy_config_is_what_accelerates_own_loader_and_launcher_take(
     wanted = {"ddp": "MULTI_GPU", "fsdp": "FSDP"}.get(strategy, "DEEPSPEED")
     assert loaded.distributed_type.value == wanted
     assert (loaded.num_processes, loaded.num_machines) == (8 * machines, machines)
-    assert (
-        loaded.mixed_precision.value == "bf16" if hasattr(loaded.mixed_precision, "value") else True
-    )
+    # accelerate keeps the precision as its enum or as the string of the file: both say bf16.
+    assert str(getattr(loaded.mixed_precision, "value", loaded.mixed_precision)) == "bf16"
     options = {action.dest for action in launch_command_parser()._actions}
     inner = {**loaded.fsdp_config, **loaded.deepspeed_config}
     assert set(inner) <= options, set(inner) - options
@@ -160,15 +159,16 @@ def test_two_cpu_processes_train_like_one_stop_and_resume(
             training={"max_steps": 400, "save_steps": 3},
         )
     )
-    while not [e for e in long.history if e.get("step", 0) >= 4]:
-        assert long.status in rundir.ACTIVE
-        time.sleep(0.1)
+    wait_until(long, lambda: any(e.get("step", 0) >= 4 for e in long.history), "step 4")
     assert long.stop(wait=True, timeout=120) == "stopped"
     stopped_at = rundir.last_complete_checkpoint(long.output_dir)
     assert stopped_at is not None
     long.resume()
-    while not [e for e in long.events if e["type"] == "start" and e.get("resumed_from")]:
-        time.sleep(0.1)
+    wait_until(
+        long,
+        lambda: any(e["type"] == "start" and e.get("resumed_from") for e in long.events),
+        "the resumed start",
+    )
     assert long.stop(wait=True, timeout=120) == "stopped"
     resumed = [e for e in long.events if e["type"] == "start"][-1]
     assert resumed["resumed_from"] == str(stopped_at) and resumed["world_size"] == 2
@@ -186,9 +186,7 @@ def test_sigkill_of_one_rank_ends_the_run_failed(
             training={"max_steps": 2000, "save_steps": 5000},
         )
     )
-    while not run.history:
-        assert run.status in rundir.ACTIVE
-        time.sleep(0.1)
+    wait_until(run, lambda: bool(run.history), "the first logged step")
     launcher = psutil.Process(int(rundir.read_json(run.output_dir / rundir.PID_FILE)["pid"]))
     ranks = {p.environ().get("RANK"): p for p in launcher.children(recursive=True)}
     os.kill(ranks["1"].pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.config.models import MAX_STEPS, LoraSettings, TrainingSettings
@@ -24,29 +26,52 @@ from tests.robustness.conftest import sweep_examples
 
 BASE = {"model": "org/model", "dataset": "train.jsonl"}
 
-#: Every number field of every section, by dotted path.
+
+def _leaves(annotation: Any) -> set[Any]:
+    """The plain types an annotation allows (through Optional, unions, Annotated, Literal)."""
+    arguments = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return {type(a) for a in arguments}
+    if not arguments:
+        return {annotation}
+    return {leaf for a in arguments for leaf in _leaves(a)}
+
+
+def _number_fields(model: type[BaseModel]) -> list[str]:
+    """The fields of ``model`` that take a number (and not only a flag)."""
+    return sorted(
+        name
+        for name, field in model.model_fields.items()
+        if _leaves(field.annotation) & {int, float} and field.annotation is not bool
+    )
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    """Every section of the config (a field that holds settings of its own)."""
+    found = {}
+    for name, field in FinetuneConfig.model_fields.items():
+        models = [t for t in _leaves(field.annotation) if isinstance(t, type)]
+        models = [t for t in models if issubclass(t, BaseModel)]
+        if models:
+            (found[name],) = models
+    return found
+
+
+#: Every number field of every section, read from the schema: a section or field added
+#: later is swept too.
 NUMBER_FIELDS = {
-    "lora": ["r", "alpha", "dropout"],
-    "training": [
-        "epochs",
-        "max_steps",
-        "batch_size",
-        "grad_accum",
-        "learning_rate",
-        "warmup_ratio",
-        "weight_decay",
-        "seed",
-        "logging_steps",
-        "eval_steps",
-        "save_steps",
-        "save_total_limit",
-        "max_seq_length",
-    ],
-    "dpo": ["beta"],
-    "generation": ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"],
-    "distributed": ["num_processes"],
+    section: fields for section, model in _sections().items() if (fields := _number_fields(model))
 }
-TOP_NUMBERS = ["eval_fraction"]
+TOP_NUMBERS = _number_fields(FinetuneConfig)
+
+
+def test_the_sweep_covers_every_method_and_section() -> None:
+    assert TOP_NUMBERS == ["eval_fraction"]
+    assert {"lora", "training", "dpo", "orpo", "kto", "grpo", "generation", "distributed"} <= set(
+        NUMBER_FIELDS
+    )
+    assert {"learning_rate", "max_steps", "max_seq_length"} <= set(NUMBER_FIELDS["training"])
+
 
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
