@@ -192,3 +192,17 @@ def test_selfcheck_runs_bf16_only_where_every_gpu_has_it() -> None:
     mixed = precisions(_machine(_gpu(0, True), _gpu(1, False)))  # the first GPU has it
     assert "lora-bf16" not in mixed
     assert mixed["qlora-nf4"] == mixed["lora-adamw-8bit"] == "fp16"
+
+
+def test_the_methods_page_says_the_default_learning_rates_the_table_gives() -> None:
+    from repo_paths import REPO_ROOT
+
+    from modelforge_nb.config.methods import rate_text
+
+    page = (REPO_ROOT / "docs" / "methods.md").read_text(encoding="utf-8")
+    for method in METHODS.values():
+        row = (
+            f"| `{method.name}` | {rate_text(method.adapter_learning_rate)} | "
+            f"{rate_text(method.full_learning_rate)} |"
+        )
+        assert row in page, row
