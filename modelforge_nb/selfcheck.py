@@ -2,7 +2,7 @@
 
     python -m modelforge_nb.selfcheck [--model ID_OR_FOLDER] [--length N] [--out FILE]
 
-On a CUDA GPU it runs LoRA in bf16 (where the GPU has it) and fp16, QLoRA nf4, and LoRA
+On a CUDA GPU it runs LoRA in bf16 (where every GPU has it) and fp16, QLoRA nf4, and LoRA
 with the 8-bit optimizer; on a CPU, LoRA in fp32. Each is the probe (two real training
 steps in the worker, on full-length rows) and is compared with the estimate: the peak
 (``torch.cuda.max_memory_allocated`` on a GPU, peak RSS on a CPU) and the time per step.
@@ -22,7 +22,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.embedded import EMBEDDED_MODEL_ID, hub_id, is_embedded, prepare_embedded
-from modelforge_nb.hardware import GB, HardwareInfo, detect_hardware
+from modelforge_nb.hardware import GB, HardwareInfo, detect_hardware, resolve_precision
 from modelforge_nb.plan.calibration import counted_bytes
 from modelforge_nb.plan.estimate import estimate_run
 from modelforge_nb.plan.probe import run_probe
@@ -36,9 +36,10 @@ def cases(hardware: HardwareInfo) -> list[tuple[str, dict[str, Any]]]:
     if not hardware.has_cuda:
         return [("lora-fp32", {"adapter": "lora", "training": {"precision": "fp32"}})]
     found: list[tuple[str, dict[str, Any]]] = []
-    if hardware.gpus[0].bf16:
+    # THE precision rule: bf16 only where every visible GPU has it (a run may use any of them)
+    half = resolve_precision("auto", hardware)
+    if half == "bf16":
         found.append(("lora-bf16", {"adapter": "lora", "training": {"precision": "bf16"}}))
-    half = "bf16" if hardware.gpus[0].bf16 else "fp16"
     found += [
         ("lora-fp16", {"adapter": "lora", "training": {"precision": "fp16"}}),
         ("qlora-nf4", {"adapter": "qlora", "training": {"precision": half}}),

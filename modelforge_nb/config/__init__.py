@@ -1,5 +1,6 @@
-"""The one configuration schema and the task table."""
+"""The one configuration schema, the task table and the method table."""
 
+from modelforge_nb.config.methods import METHOD_NAMES, METHODS, Method
 from modelforge_nb.config.models import (
     DistributedSettings,
     DpoSettings,
@@ -13,6 +14,8 @@ from modelforge_nb.config.models import (
 from modelforge_nb.config.tasks import TASK_NAMES, TASKS, DataFormat, Task, get_task
 
 __all__ = [
+    "METHODS",
+    "METHOD_NAMES",
     "TASKS",
     "TASK_NAMES",
     "DataFormat",
@@ -21,6 +24,7 @@ __all__ = [
     "FinetuneConfig",
     "GenerationSettings",
     "LoraSettings",
+    "Method",
     "QuantizationSettings",
     "Task",
     "TrainingSettings",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.config.methods import METHODS, rate_text
 from modelforge_nb.config.models import FinetuneConfig, resolve_ref
 from modelforge_nb.config.tasks import TASKS
 
@@ -116,8 +117,29 @@ def _tasks() -> list[str]:
             for method, formats in task.formats.items()
         )
         lines.append(
-            f"| `{task.name}` | {', '.join(task.formats)} | {columns} | "
+            f"| `{task.name}` | {', '.join(task.methods)} | {columns} | "
             f"`{task.auto_class}` architectures |"
+        )
+    return lines
+
+
+def _methods() -> list[str]:
+    lines = [
+        "## Methods",
+        "",
+        "Where `training.learning_rate` is empty, a run gets its method's default: trl's own "
+        "for the trainer with `adapter: full`, ten times that with `lora` and `qlora`.",
+        "",
+        "| method | what it is | trl trainer | its settings | default learning rate: lora, "
+        "qlora | full |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for method in METHODS.values():
+        section = f"`{method.section}`" if method.section else "none"
+        lines.append(
+            f"| `{method.name}` | {method.summary} | "
+            f"`{method.trainer_module}.{method.trainer_class}` | {section} | "
+            f"{rate_text(method.adapter_learning_rate)} | {rate_text(method.full_learning_rate)} |"
         )
     return lines
 
@@ -133,7 +155,7 @@ def render_reference() -> str:
         if text:
             lines += [_escape(text.strip()), ""]
         lines += _table(schema, section, f"{name}.")
-    lines += ["", *_tasks(), ""]
+    lines += ["", *_methods(), "", *_tasks(), ""]
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """THE task table: every validator, form, dataset check, recommender and trainer reads it.
 
-A task says which dataset columns it accepts for each method, which model architectures
-can learn it (named by transformers' Auto class mappings, resolved lazily so this module
-loads no transformers), the methods it allows, the pipeline name written into saved
-metadata, and how a dataset row becomes a training example.
+A task says which dataset columns it accepts for each method (keyed by the method table's
+names, ``config/methods.py``), which model architectures can learn it (named by
+transformers' Auto class mappings, resolved lazily so this module loads no transformers),
+the methods it allows, the pipeline name written into saved metadata, and how a dataset row
+becomes a training example.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelforge_nb.config.methods import METHODS
 from modelforge_nb.errors import ConfigError
 
 Row = Mapping[str, Any]
@@ -384,9 +386,16 @@ class Task:
     kind: str
     excluded_mapping_names: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        unknown = set(self.formats) - set(METHODS)
+        if unknown:  # the formats are keyed by the method table's names
+            raise ValueError(f"task {self.name!r} has formats for unknown methods {unknown}")
+
     @property
     def methods(self) -> tuple[str, ...]:
-        return tuple(self.formats)
+        """The methods this task trains with: those it has formats for, in the method
+        table's order."""
+        return tuple(m for m in METHODS if m in self.formats)
 
     def formats_for(self, method: str) -> tuple[DataFormat, ...]:
         return self.formats.get(method, ())

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelforge_nb.config.methods import METHODS
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.hardware import resolve_precision
 from modelforge_nb.plan.shape import ModelShape, model_shape, read_model_config
@@ -347,9 +348,10 @@ def estimate_run(
         gradients = trainable * 4
     weights = _weights(config, shape, half)
     optimizer = trainable * _OPTIMIZER_BYTES[training.optimizer]
-    # a preference pair runs the chosen and the rejected answer through the model (KTO: the
-    # answer and a mismatched one for its KL term)
-    tokens = training.batch_size * seq * (2 if config.method in {"dpo", "orpo", "kto"} else 1)
+    # a preference pair runs the chosen and the rejected answer through the model; KTO's
+    # mismatched answer for its KL term runs without gradients, keeping no activations
+    # (``Method.pairs`` in the method table)
+    tokens = training.batch_size * seq * (2 if METHODS[config.method].pairs else 1)
     generation = generated = 0
     if config.method == "grpo":
         # one pass samples batch_size x grad_accum completions (whole groups of

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.precision import dtype_name
 from modelforge_nb.config.tasks import TASKS
-
-_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 def torch_dtype(name: str) -> Any:
+    """The torch dtype of a precision (``bf16``) or of a dtype name (``bfloat16``)."""
     import torch
 
-    return getattr(torch, _DTYPES.get(name, name))
+    return getattr(torch, dtype_name(name))
 
 
 def load_dtype(config: FinetuneConfig, precision: str, on_gpu: bool) -> Any:
@@ -40,7 +40,7 @@ def quantization_config(config: FinetuneConfig, precision: str) -> Any:
 
     require("bitsandbytes", "QLoRA", field="adapter")
     quant = config.quantization
-    compute = quant.compute_dtype if quant.compute_dtype != "auto" else _DTYPES[precision]
+    compute = quant.compute_dtype if quant.compute_dtype != "auto" else dtype_name(precision)
     if quant.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
@@ -90,7 +90,7 @@ def common_arguments(
         "per_device_train_batch_size": training.batch_size,
         "per_device_eval_batch_size": training.batch_size,
         "gradient_accumulation_steps": training.grad_accum,
-        "learning_rate": training.learning_rate,
+        "learning_rate": config.learning_rate,
         "lr_scheduler_type": training.scheduler,
         "warmup_steps": training.warmup_ratio,
         "weight_decay": training.weight_decay,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelforge_nb.config.methods import METHODS
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.tuner import builders
@@ -40,14 +41,11 @@ class Job:
         return {"precision": self.precision, "on_gpu": self.on_gpu, "has_eval": has_eval}
 
 
-#: Each causal method's trl trainer (module, class) and its arguments builder. trl keeps
-#: ORPO among its experimental trainers.
+#: Each causal method's trl trainer (module, class) and its arguments builder, as the method
+#: table (``config/methods.py``) names them.
 _CAUSAL_METHODS: dict[str, tuple[str, str, Callable[..., Any]]] = {
-    "sft": ("trl", "SFTTrainer", builders.sft_arguments),
-    "dpo": ("trl", "DPOTrainer", builders.dpo_arguments),
-    "orpo": ("trl.experimental.orpo", "ORPOTrainer", builders.orpo_arguments),
-    "kto": ("trl", "KTOTrainer", builders.kto_arguments),
-    "grpo": ("trl", "GRPOTrainer", builders.grpo_arguments),
+    name: (method.trainer_module, method.trainer_class, getattr(builders, method.arguments))
+    for name, method in METHODS.items()
 }
 
 

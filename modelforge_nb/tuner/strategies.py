@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.config.precision import is_mixed
 
 CONFIG_FILE = "accelerate_config.yaml"
-
-_MIXED = {"bf16": "bf16", "fp16": "fp16"}
 
 
 def block_classes(model: str, *, trust_remote_code: bool = False) -> tuple[str, ...]:
@@ -62,7 +61,7 @@ def accelerate_config(
         "downcast_bf16": "no",
         "machine_rank": spread.machine_rank,
         "main_training_function": "main",
-        "mixed_precision": _MIXED.get(precision, "no"),
+        "mixed_precision": precision if is_mixed(precision) else "no",
         "num_machines": spread.num_machines,
         "num_processes": spread.num_processes,
         "rdzv_backend": "static",

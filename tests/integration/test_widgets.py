@@ -56,7 +56,7 @@ def test_form_validates_each_change_and_gates_train(
     assert not form.train_button.disabled
     # What was typed stays typed, with the error beside it; nothing is clamped.
     for field, typed, words in (
-        ("training.learning_rate", -0.001, "greater than 0"),
+        ("training.warmup_ratio", -0.001, "greater than or equal to 0"),
         ("lora.r", 0, "greater than or equal to 1"),
         ("lora.dropout", 1.5, "less than 1"),
     ):
@@ -161,7 +161,10 @@ def test_form_fields_follow_the_schema() -> None:
     assert isinstance(form.controls["training.gradient_checkpointing"].widget, widgets.Checkbox)
     # A plain number box: the schema's bounds are checked, not enforced by clamping.
     assert type(form.controls["lora.r"].widget) is widgets.IntText
-    assert type(form.controls["training.learning_rate"].widget) is widgets.FloatText
+    assert type(form.controls["training.warmup_ratio"].widget) is widgets.FloatText
+    # Empty: the method's default learning rate applies (config/methods.py).
+    rate = form.controls["training.learning_rate"]
+    assert rate.widget.value == "" and rate.value() is None
     assert "LoRA rank" in tooltip(form.controls["lora.r"].widget)
     shown = titles(form.accordion)
     assert "training" in shown and "advanced" in shown
