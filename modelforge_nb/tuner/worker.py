@@ -401,7 +401,7 @@ def train(
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))
         tokenizer.save_pretrained(str(partial))
-        from modelforge_nb.card import build_model_card
+        from modelforge_nb.export.card import build_model_card
 
         card = build_model_card(config, metrics, title=run_dir.name, start=start_facts)
         (partial / "README.md").write_text(str(card), encoding="utf-8")
