@@ -25,7 +25,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
-from modelforge_nb.data.checks import max_length_for
+from modelforge_nb.data.lengths import max_length_for
 from modelforge_nb.errors import ModelForgeError
 from modelforge_nb.registry import update_index
 from modelforge_nb.rundir import (
