@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelforge_nb import FinetuneConfig
 from modelforge_nb.examples import count_taught, quickstart_config, zephyr_heldout
-from modelforge_nb.gguf_export import export_gguf
+from modelforge_nb.export.gguf import export_gguf
 from modelforge_nb.runs import Workspace
 
 

@@ -7,44 +7,26 @@ modelforge_nb`` (and ``%load_ext modelforge_nb``) loads no torch, transformers, 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Sequence
+from types import CodeType, ModuleType
+from typing import Any
 
-from modelforge_nb._version import __version__
-from modelforge_nb.errors import (
-    ConfigError,
-    DatasetError,
-    ModelError,
-    ModelForgeError,
-    ModelForgeWarning,
-    PreflightError,
-    RunError,
-)
-
-if TYPE_CHECKING:
-    from modelforge_nb import rewards
-    from modelforge_nb.chat import generate, generate_pair, unload
-    from modelforge_nb.config import TASK_NAMES, TASKS, FinetuneConfig, config_schema
-    from modelforge_nb.data import check_dataset, load_dataset_for
-    from modelforge_nb.embedded import EMBEDDED_MODEL_ID, prepare_embedded, resolve_model
-    from modelforge_nb.environment import detect_environment
-    from modelforge_nb.export import merge
-    from modelforge_nb.gguf_export import export_gguf
-    from modelforge_nb.hardware import detect_hardware, hardware_profile
-    from modelforge_nb.hub import push_to_hub
-    from modelforge_nb.job import export_job
-    from modelforge_nb.plan import preflight, preview
-    from modelforge_nb.plan.recommend import recommend
-    from modelforge_nb.runs import Run, Workspace, attach, finetune, get_run, list_runs
-    from modelforge_nb.widgets.curves import loss_svg
-
+#: The public API, the one list of it: each name and the module it is imported from on
+#: first use. ``__all__`` and ``dir()`` derive from it.
 _LAZY: dict[str, str] = {
+    "__version__": "modelforge_nb._version",
+    "ConfigError": "modelforge_nb.errors",
+    "DatasetError": "modelforge_nb.errors",
+    "ModelError": "modelforge_nb.errors",
+    "ModelForgeError": "modelforge_nb.errors",
+    "ModelForgeWarning": "modelforge_nb.errors",
+    "PreflightError": "modelforge_nb.errors",
+    "RunError": "modelforge_nb.errors",
     "FinetuneConfig": "modelforge_nb.config",
-    "generate": "modelforge_nb.chat",
-    "generate_pair": "modelforge_nb.chat",
-    "merge": "modelforge_nb.export",
-    "export_gguf": "modelforge_nb.gguf_export",
-    "unload": "modelforge_nb.chat",
-    "push_to_hub": "modelforge_nb.hub",
     "TASKS": "modelforge_nb.config",
     "TASK_NAMES": "modelforge_nb.config",
     "config_schema": "modelforge_nb.config",
@@ -58,10 +40,16 @@ _LAZY: dict[str, str] = {
     "Run": "modelforge_nb.runs",
     "Workspace": "modelforge_nb.runs",
     "attach": "modelforge_nb.runs",
-    "export_job": "modelforge_nb.job",
     "finetune": "modelforge_nb.runs",
     "get_run": "modelforge_nb.runs",
     "list_runs": "modelforge_nb.runs",
+    "generate": "modelforge_nb.chat",
+    "generate_pair": "modelforge_nb.chat",
+    "unload": "modelforge_nb.chat",
+    "merge": "modelforge_nb.export.merged",
+    "export_gguf": "modelforge_nb.export.gguf",
+    "push_to_hub": "modelforge_nb.export.hub",
+    "export_job": "modelforge_nb.export.job",
     "EMBEDDED_MODEL_ID": "modelforge_nb.embedded",
     "prepare_embedded": "modelforge_nb.embedded",
     "resolve_model": "modelforge_nb.embedded",
@@ -69,46 +57,60 @@ _LAZY: dict[str, str] = {
     "loss_svg": "modelforge_nb.widgets.curves",
 }
 
-__all__ = [
-    "EMBEDDED_MODEL_ID",
-    "TASKS",
-    "TASK_NAMES",
-    "ConfigError",
-    "DatasetError",
-    "FinetuneConfig",
-    "ModelError",
-    "ModelForgeError",
-    "ModelForgeWarning",
-    "PreflightError",
-    "Run",
-    "RunError",
-    "Workspace",
-    "__version__",
-    "attach",
-    "check_dataset",
-    "config_schema",
-    "detect_environment",
-    "detect_hardware",
-    "export_gguf",
-    "export_job",
-    "finetune",
-    "generate",
-    "generate_pair",
-    "get_run",
-    "hardware_profile",
-    "list_runs",
-    "load_dataset_for",
-    "loss_svg",
-    "merge",
-    "preflight",
-    "prepare_embedded",
-    "preview",
-    "push_to_hub",
-    "recommend",
-    "resolve_model",
-    "rewards",
-    "unload",
-]
+#: Modules offered as attributes: ``mf.rewards.exact_match("answer")``.
+_SUBMODULES = frozenset({"rewards"})
+
+__all__ = sorted([*_LAZY, *_SUBMODULES])
+
+#: Module paths from before getting a model out moved into ``export/``: importable (and
+#: ``python -m modelforge_nb.job``, which older job folders' launch.sh runs) for one release.
+#: An alias, not a file, so the old path holds no second copy and git follows each move.
+_MOVED = {
+    "modelforge_nb.card": "modelforge_nb.export.card",
+    "modelforge_nb.gguf_export": "modelforge_nb.export.gguf",
+    "modelforge_nb.hub": "modelforge_nb.export.hub",
+    "modelforge_nb.job": "modelforge_nb.export.job",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.InspectLoader):
+    """Finds a moved module's old name and answers with the module itself (one object, so
+    its classes and state are shared), or with its code when run by ``python -m``."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,  # noqa: ARG002 - the signature is importlib's
+        target: ModuleType | None = None,  # noqa: ARG002
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def __init__(self) -> None:
+        self._specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        module = importlib.import_module(_MOVED[spec.name])
+        self._specs[module.__name__] = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # Making the alias gave the module the alias's spec: it gets its own back.
+        module.__spec__ = self._specs.pop(module.__name__, module.__spec__)
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        spec = importlib.util.find_spec(_MOVED[fullname])
+        if spec is None or not isinstance(spec.loader, importlib.abc.InspectLoader):
+            raise ImportError(f"{_MOVED[fullname]} has no code to run", name=fullname)
+        return spec.loader.get_code(_MOVED[fullname])
+
+    def get_source(self, fullname: str) -> str | None:  # noqa: ARG002 - importlib's
+        return None  # the code is the moved module's: get_code
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -130,10 +132,6 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "modelforge-nb"}]
-
-
-#: Modules offered as attributes: ``mf.rewards.exact_match("answer")``.
-_SUBMODULES = frozenset({"rewards"})
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
-from modelforge_nb.loading import inference_dtype, load_adapter, no_progress_bars
+from modelforge_nb.loading import open_weights
 from modelforge_nb.rundir import read_json, run_folder, weights_folder
 
 Messages = Sequence[Mapping[str, str]]
@@ -101,10 +101,14 @@ def _load(run_or_path: Any) -> LoadedModel:
         from modelforge_nb.data.format import PLAIN_PROMPT_TEMPLATE
 
         prompt_format = {"kind": "plain", "template": PLAIN_PROMPT_TEMPLATE}
-    model = _from_pretrained(task.auto_class, base, trust)
     has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
-    if has_adapter:
-        model = load_adapter(model, weights)
+    model = open_weights(
+        base,
+        auto_class=task.auto_class,
+        adapter=weights if has_adapter else None,
+        device="auto",
+        trust_remote_code=trust,
+    )
     model.eval()
     loaded = LoadedModel(
         key, model, tokenizer, task.name, prompt_format, has_adapter, generation, original, trust
@@ -114,26 +118,18 @@ def _load(run_or_path: Any) -> LoadedModel:
     return loaded
 
 
-def _from_pretrained(auto_class: str, source: str, trust: bool) -> Any:
-    import torch
-    import transformers
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = inference_dtype()
-    with no_progress_bars():
-        model = getattr(transformers, auto_class).from_pretrained(
-            source, dtype=dtype, trust_remote_code=trust
-        )
-    return model.to(device)
-
-
 def _original_of(loaded: LoadedModel, source: str) -> LoadedModel:
     """The model a full fine-tune started from, loaded once beside it, same prompt shape."""
     key = f"{loaded.key}#original"
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-    model = _from_pretrained(TASKS[loaded.task].auto_class, source, loaded.trust_remote_code)
+    model = open_weights(
+        source,
+        auto_class=TASKS[loaded.task].auto_class,
+        device="auto",
+        trust_remote_code=loaded.trust_remote_code,
+    )
     model.eval()
     original = replace(loaded, key=key, model=model, has_adapter=False, original=None)
     with _LOCK:

@@ -55,10 +55,6 @@ class HardwareInfo:
     def has_cuda(self) -> bool:
         return bool(self.gpus)
 
-    @property
-    def vram_total_bytes(self) -> int:
-        return max((g.total_bytes for g in self.gpus), default=0)
-
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["has_cuda"] = self.has_cuda

@@ -1,7 +1,7 @@
-"""Loading a run's weights for use: the dtype rule, and an adapter put onto its base.
+"""Opening a run's weights for use: ``open_weights``, the dtype rule, an adapter on its base.
 
-Chat and merge load the same way, so a model answers in the playground exactly as it
-is merged and pushed.
+Chat, merge and the GGUF check all open weights through ``open_weights``, so a model answers
+in the playground exactly as it is merged, pushed and converted.
 """
 
 from __future__ import annotations
@@ -47,6 +47,45 @@ def load_adapter(base: Any, adapter: Path) -> Any:
             "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
         )
         return peft_model.from_pretrained(base, adapter)
+
+
+def open_weights(
+    source: str | Path,
+    *,
+    auto_class: str = "AutoModelForCausalLM",
+    adapter: Path | None = None,
+    dtype: Any = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    **options: Any,
+) -> Any:
+    """A model from ``source`` (a folder or a Hub id) for use, with its progress bars off.
+
+    ``dtype``: ``inference_dtype()`` unless given (the GGUF check compares in float32).
+    ``device``: where the base goes before the ``adapter`` is put on it; ``"auto"`` is the GPU
+    when there is one; None leaves it where transformers loads it (the CPU). ``options`` go
+    to ``from_pretrained`` (``gguf_file``).
+    """
+    import transformers
+
+    with no_progress_bars():
+        model = getattr(transformers, auto_class).from_pretrained(
+            str(source),
+            dtype=inference_dtype() if dtype is None else dtype,
+            trust_remote_code=trust_remote_code,
+            **options,
+        )
+    if device is not None:
+        model = model.to(_device(device))
+    return model if adapter is None else load_adapter(model, adapter)
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from modelforge_nb.errors import ModelForgeError
+from modelforge_nb.export.gguf import DEFAULT_QUANTIZATION, QUANTIZATIONS
 from modelforge_nb.session import Session
 
 
@@ -109,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gguf", action="store_true", help="export the trained model to GGUF")
     export.add_argument(
         "--quantization",
-        default="q8_0",
-        choices=("f16", "bf16", "f32", "q8_0"),
-        help="GGUF weight type (with --gguf; default q8_0)",
+        default=DEFAULT_QUANTIZATION,
+        choices=QUANTIZATIONS,
+        help=f"GGUF weight type (with --gguf; default {DEFAULT_QUANTIZATION})",
     )
     export.add_argument(
         "--target", help="hardware profile to plan for, e.g. 8xh100-80gb (default: this machine)"
@@ -247,17 +248,17 @@ class ModelForgeMagics(Magics):  # type: ignore[misc]
         self._display(ChatWidget(run, side_by_side=True))
 
     def _push(self, args: argparse.Namespace, _cell: str | None) -> Any:
-        from modelforge_nb.hub import push_to_hub
+        from modelforge_nb.export.hub import push_to_hub
 
         run = self.session.workspace.get_run(args.run)
         push_to_hub(run, args.repo, private=not args.public, merge=args.merge)
 
     def _export(self, args: argparse.Namespace, cell: str | None) -> Any:
         from modelforge_nb.config.models import FinetuneConfig
-        from modelforge_nb.job import export_job
+        from modelforge_nb.export.job import export_job
 
         if args.gguf:
-            from modelforge_nb.gguf_export import export_gguf
+            from modelforge_nb.export.gguf import export_gguf
 
             if not args.run:
                 print("%modelforge export --gguf needs a run id or name.")

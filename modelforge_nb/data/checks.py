@@ -17,6 +17,11 @@ from modelforge_nb.config.tasks import (
 )
 from modelforge_nb.data.format import auto_max_length, span_features
 from modelforge_nb.data.issues import DatasetIssue, DatasetReport
+
+# example_text and max_length_for are re-exported: they lived here before data/lengths.py.
+from modelforge_nb.data.lengths import example_text as example_text
+from modelforge_nb.data.lengths import length_limit, token_counter
+from modelforge_nb.data.lengths import max_length_for as max_length_for
 from modelforge_nb.data.readers import RawRows, read_rows
 
 if TYPE_CHECKING:
@@ -194,99 +199,50 @@ def _optional_problem(column: str, value: Any) -> str | None:
     return f"is {_kind(value)}, not text (it may be empty or left out)."
 
 
+def _label_problem(value: Any, _row: dict[str, Any]) -> str | None:
+    if isinstance(value, bool):
+        return None
+    return f"is {_kind(value)}; use true (a good answer) or false (a bad one)."
+
+
+def _pair_side_problem(value: Any, _row: dict[str, Any]) -> str | None:
+    """Chosen or rejected with the prompt inside: a text, or a list of messages."""
+    return _turns_problem(value) if isinstance(value, list) else _text_problem(value)
+
+
+_ValueCheck = Callable[[Any, dict[str, Any]], str | None]
+
+
+def _plain_text_problem(value: Any, _row: dict[str, Any]) -> str | None:
+    return _text_problem(value)
+
+
+#: The check of a column's value, by the role it plays; any other role holds text.
+_VALUE_CHECKS: dict[str, _ValueCheck] = {
+    "messages": lambda value, _row: _messages_problem(value),
+    "conversations": lambda value, _row: _conversations_problem(value),
+    "answers": _answers_problem,
+    "answer": _answer_problem,
+}
+
+
 def _value_problem(
     role: str, value: Any, row: dict[str, Any], data_format: DataFormat
 ) -> str | None:
+    """What is wrong with a value, or None. A label is a label in every format; in a
+    conversational format every other value is a list of messages, and in an implicit-prompt
+    preference one text or messages; elsewhere the role decides."""
     if role == "label":
-        if isinstance(value, bool):
-            return None
-        return f"is {_kind(value)}; use true (a good answer) or false (a bad one)."
+        return _label_problem(value, row)
     if data_format.conversational:
         return _conversational_problem(role, value)
     if data_format.name == "implicit-prompt-preference":
-        if isinstance(value, list):
-            return _turns_problem(value)
-        return _text_problem(value)
-    if role == "messages":
-        return _messages_problem(value)
-    if role == "conversations":
-        return _conversations_problem(value)
-    if role == "answers":
-        return _answers_problem(value, row)
-    if role == "answer":
-        return _answer_problem(value, row)
-    return _text_problem(value)
+        return _pair_side_problem(value, row)
+    return _VALUE_CHECKS.get(role, _plain_text_problem)(value, row)
 
 
 def _describe_formats(task: Task, method: str) -> str:
     return "; ".join(f.description for f in task.formats_for(method))
-
-
-def _flat(value: Any) -> str:
-    """The text in a value: a string, a message's content, or a list of those, joined."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return _flat(value.get("content", ""))
-    if isinstance(value, list):
-        return "\n".join(_flat(item) for item in value)
-    return ""
-
-
-def example_text(data_format: DataFormat, row: dict[str, Any]) -> str:
-    """The text of a row that the model reads, for length checks."""
-    values = data_format.roles(row)
-    if "conversations" in values:
-        values["messages"] = sharegpt_messages(values.pop("conversations")) or []
-    if "chosen" in values:
-        answer = max(_flat(values["chosen"]), _flat(values["rejected"]), key=len)
-        prompt = _flat(values.get("prompt", ""))
-        return f"{prompt}\n{answer}" if prompt else answer
-    if data_format.name == "source-target":
-        return str(values["source"])
-    return "\n".join(_flat(v) for v in values.values())
-
-
-#: More characters than any tokenizer packs into one token of real text (English averages
-#: about 4): a text's first ``(limit + 2) * _CHARS_PER_TOKEN`` characters hold more than
-#: ``limit`` tokens whenever the whole text does, so no text is tokenized past that.
-_CHARS_PER_TOKEN = 32
-
-
-def length_limit(config: FinetuneConfig, tokenizer: Any) -> int:
-    """The most tokens a training sequence can have: ``max_seq_length``, or for "auto" the
-    longest that auto can choose."""
-    if isinstance(config.training.max_seq_length, int):
-        return config.training.max_seq_length
-    return auto_max_length(1 << 30, getattr(tokenizer, "model_max_length", None))
-
-
-def token_counter(tokenizer: Any, limit: int) -> Callable[[str], tuple[int, bool]]:
-    """Count a text's tokens, exactly up to ``limit``; returns (tokens, exact). A longer
-    text is tokenized only as far as shows it is over the limit, so one 50 MB row costs
-    what a row of the limit does; its count is then a lower bound (exact is False)."""
-    window = (limit + 2) * _CHARS_PER_TOKEN
-
-    def count(text: str) -> tuple[int, bool]:
-        if len(text) > window:
-            head = len(tokenizer(text[:window], add_special_tokens=True)["input_ids"])
-            if head > limit + 1:  # a cut can merge or split one token at the end, no more
-                return head, False
-        return len(tokenizer(text, add_special_tokens=True)["input_ids"]), True
-
-    return count
-
-
-def max_length_for(
-    config: FinetuneConfig, tokenizer: Any, rows: list[dict[str, Any]], data_format: DataFormat
-) -> int:
-    """The sequence length training uses: ``max_seq_length``, or for "auto" the longest
-    example (``auto_max_length``)."""
-    if isinstance(config.training.max_seq_length, int):
-        return config.training.max_seq_length
-    count = token_counter(tokenizer, length_limit(config, tokenizer))
-    longest = max((count(example_text(data_format, row))[0] for row in rows), default=32)
-    return auto_max_length(longest, getattr(tokenizer, "model_max_length", None))
 
 
 class _Collector:
@@ -313,7 +269,6 @@ def _check_rows(
     wanted: str = "auto",
     allow_no_answer: bool = False,
 ) -> DataFormat | None:
-    report = out.report
     for issue in raw.issues:
         out.error(issue)
     if not raw.rows:
@@ -324,6 +279,27 @@ def _check_rows(
                 )
             )
         return data_format
+    data_format = _row_format(raw, task, method, out, data_format, wanted)
+    if data_format is None:
+        return None
+    tally = _Tally(raw, count_tokens, max_tokens)
+    for row, line in zip(raw.rows, raw.lines, strict=True):
+        if _row_fits(row, line, raw, data_format, out, tally, allow_no_answer):
+            tally.add(row, line, data_format, out.report)
+    tally.report(out)
+    return data_format
+
+
+def _row_format(
+    raw: RawRows,
+    task: Task,
+    method: str,
+    out: _Collector,
+    data_format: DataFormat | None,
+    wanted: str,
+) -> DataFormat | None:
+    """The format the rows are in (the first row's columns decide), or None after an error;
+    warns of columns the format ignores."""
     columns: set[str] = set(raw.rows[0])
     if data_format is None:
         data_format = task.match_format(method, raw.rows[0], wanted)
@@ -352,120 +328,143 @@ def _check_rows(
     extra = sorted(columns - set(data_format.columns) - set(data_format.optional))
     # keeps_extra formats (GRPO prompts) hand their other columns to the rewards
     if extra and not data_format.keeps_extra:
-        report.warnings.append(
+        out.report.warnings.append(
             DatasetIssue(
                 "dataset.extra_columns", f"has extra columns {extra}; they are ignored.", raw.source
             )
         )
-    seen: dict[str, int] = {}
-    duplicates: list[int] = []
-    unanswerable: list[int] = []
-    too_long: list[tuple[int, int, bool]] = []
-    long_texts: list[tuple[int, int]] = []
-    for row, line in zip(raw.rows, raw.lines, strict=True):
-        bad = False
-        for column, role in data_format.columns.items():
-            if column not in row:
-                out.error(
-                    DatasetIssue(
-                        "dataset.missing_column",
-                        "is missing.",
-                        raw.source,
-                        line,
-                        column,
-                        unit=raw.unit,
-                    )
-                )
-                bad = True
-                continue
-            if role == "answers" and _unanswerable(row[column]):
-                if not allow_no_answer:
-                    unanswerable.append(line)
-                    bad = True
-                continue
-            problem = _value_problem(role, row[column], row, data_format)
-            if problem:
-                out.error(
-                    DatasetIssue(
-                        "dataset.bad_value", problem, raw.source, line, column, unit=raw.unit
-                    )
-                )
-                bad = True
-        if not bad and data_format.name == "implicit-prompt-preference":
-            problem = _implicit_problem(row, data_format)
-            if problem:
-                out.error(
-                    DatasetIssue(
-                        "dataset.bad_value", problem, raw.source, line, "chosen", unit=raw.unit
-                    )
-                )
-                bad = True
-        for column in data_format.optional:
-            problem = _optional_problem(column, row.get(column))
-            if problem:
-                out.error(
-                    DatasetIssue(
-                        "dataset.bad_value", problem, raw.source, line, column, unit=raw.unit
-                    )
-                )
-                bad = True
-        if bad:
+    return data_format
+
+
+def _column_problem(
+    row: dict[str, Any], column: str, role: str, data_format: DataFormat
+) -> tuple[str, str] | None:
+    """What is wrong with one of the format's columns in ``row``: (code, message), or None."""
+    if column not in row:
+        return "dataset.missing_column", "is missing."
+    problem = _value_problem(role, row[column], row, data_format)
+    return ("dataset.bad_value", problem) if problem else None
+
+
+def _row_fits(
+    row: dict[str, Any],
+    line: int,
+    raw: RawRows,
+    data_format: DataFormat,
+    out: _Collector,
+    tally: _Tally,
+    allow_no_answer: bool,
+) -> bool:
+    """Check each column of one row (the format's, then the optional ones); report what is
+    wrong and return whether the row can be trained on."""
+    found: list[tuple[str, str, str]] = []  # (code, message, column)
+    unanswerable = False  # not an error of its own row: the summary counts them
+    for column, role in data_format.columns.items():
+        if role == "answers" and column in row and _unanswerable(row[column]):
+            if not allow_no_answer:
+                tally.unanswerable.append(line)
+                unanswerable = True
             continue
+        problem = _column_problem(row, column, role, data_format)
+        if problem:
+            found.append((*problem, column))
+    if not found and not unanswerable and data_format.name == "implicit-prompt-preference":
+        implicit = _implicit_problem(row, data_format)
+        if implicit:
+            found.append(("dataset.bad_value", implicit, "chosen"))
+    for column in data_format.optional:
+        optional = _optional_problem(column, row.get(column))
+        if optional:
+            found.append(("dataset.bad_value", optional, column))
+    for code, message, column in found:
+        out.error(DatasetIssue(code, message, raw.source, line, column, unit=raw.unit))
+    return not found and not unanswerable
+
+
+class _Tally:
+    """What the rows that fit add up to: duplicates, unanswerable questions, lengths; each
+    reported once, after the last row."""
+
+    def __init__(
+        self,
+        raw: RawRows,
+        count_tokens: Callable[[str], tuple[int, bool]] | None,
+        max_tokens: int | None,
+    ) -> None:
+        self.raw = raw
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.seen: dict[str, int] = {}
+        self.duplicates: list[int] = []
+        self.unanswerable: list[int] = []
+        self.too_long: list[tuple[int, int, bool]] = []
+        self.long_texts: list[tuple[int, int]] = []
+
+    def add(
+        self, row: dict[str, Any], line: int, data_format: DataFormat, report: DatasetReport
+    ) -> None:
         # default=str: Parquet and saved datasets hold dates and times JSON has no type for.
         key = json.dumps(data_format.roles(row), sort_keys=True, default=str)
-        if key in seen:
-            duplicates.append(line)
+        if key in self.seen:
+            self.duplicates.append(line)
         else:
-            seen[key] = line
-        if count_tokens is not None:
-            text = example_text(data_format, row)
-            tokens, exact = count_tokens(text)
-            report.longest_tokens = max(report.longest_tokens or 0, tokens)
-            if max_tokens is not None and tokens > max_tokens:
-                too_long.append((line, tokens, exact))
-                long_texts.append((line, len(text)))
-    if unanswerable:
-        out.error(
-            DatasetIssue(
-                "dataset.unanswerable",
-                f"has {len(unanswerable)} unanswerable questions (SQuAD v2: empty answers), "
-                f"the first at {raw.unit} {', '.join(str(n) for n in unanswerable[:5])}.",
-                raw.source,
-                column="answers",
-                hint='Set allow_no_answer: true to train them as "no answer" (the [CLS] '
-                "position), or remove those rows.",
+            self.seen[key] = line
+        if self.count_tokens is None:
+            return
+        text = example_text(data_format, row)
+        tokens, exact = self.count_tokens(text)
+        report.longest_tokens = max(report.longest_tokens or 0, tokens)
+        if self.max_tokens is not None and tokens > self.max_tokens:
+            self.too_long.append((line, tokens, exact))
+            self.long_texts.append((line, len(text)))
+
+    def report(self, out: _Collector) -> None:
+        raw = self.raw
+        if self.unanswerable:
+            out.error(
+                DatasetIssue(
+                    "dataset.unanswerable",
+                    f"has {len(self.unanswerable)} unanswerable questions (SQuAD v2: empty "
+                    f"answers), the first at {raw.unit} "
+                    f"{', '.join(str(n) for n in self.unanswerable[:5])}.",
+                    raw.source,
+                    column="answers",
+                    hint='Set allow_no_answer: true to train them as "no answer" (the [CLS] '
+                    "position), or remove those rows.",
+                )
             )
-        )
-    if duplicates:
-        report.warnings.append(
-            DatasetIssue(
-                "dataset.duplicates",
-                f"has {len(duplicates)} duplicate rows (first at {raw.unit} {duplicates[0]}).",
-                raw.source,
-                hint="Duplicates weigh those examples more; remove them unless intended.",
+        if self.duplicates:
+            out.report.warnings.append(
+                DatasetIssue(
+                    "dataset.duplicates",
+                    f"has {len(self.duplicates)} duplicate rows (first at {raw.unit} "
+                    f"{self.duplicates[0]}).",
+                    raw.source,
+                    hint="Duplicates weigh those examples more; remove them unless intended.",
+                )
             )
-        )
-    if too_long:
+        if self.too_long:
+            out.report.warnings.append(self._too_long())
+
+    def _too_long(self) -> DatasetIssue:
+        raw, too_long = self.raw, self.too_long
         first = ", ".join(str(n) for n, _, _ in too_long[:5])
-        line, tokens, exact = max(too_long, key=lambda item: item[1])
+        line, tokens, _exact = max(too_long, key=lambda item: item[1])
         longest = f"the longest is {raw.unit} {line} with {tokens} tokens"
         if not all(done for _, _, done in too_long):  # some were measured only so far
-            line, size = max(long_texts, key=lambda item: item[1])
+            line, size = max(self.long_texts, key=lambda item: item[1])
             longest = (
                 f"the longest text is {raw.unit} {line} ({size:,} characters; texts past "
-                f"{max_tokens} tokens are measured only that far)"
+                f"{self.max_tokens} tokens are measured only that far)"
             )
-        report.warnings.append(
-            DatasetIssue(
-                "dataset.too_long",
-                f"has {len(too_long)} rows longer than max_seq_length ({max_tokens} tokens), "
-                f"the first at {raw.unit} {first}; {longest}.",
-                raw.source,
-                hint="Their ends (for pairs, the answers) are cut before training: raise "
-                "training.max_seq_length or shorten them; mf.preview(config) shows what is cut.",
-            )
+        return DatasetIssue(
+            "dataset.too_long",
+            f"has {len(too_long)} rows longer than max_seq_length ({self.max_tokens} tokens), "
+            f"the first at {raw.unit} {first}; {longest}.",
+            raw.source,
+            hint="Their ends (for pairs, the answers) are cut before training: raise "
+            "training.max_seq_length or shorten them; mf.preview(config) shows what is cut.",
         )
-    return data_format
 
 
 def _map_columns(raw: RawRows, columns: Mapping[str, str], out: _Collector) -> bool:

@@ -18,8 +18,8 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.data import build_examples, load_dataset_for, prompt_format_for
-from modelforge_nb.data.checks import max_length_for
 from modelforge_nb.data.format import span_features
+from modelforge_nb.data.lengths import max_length_for
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
-from modelforge_nb.data.checks import max_length_for
+from modelforge_nb.data.lengths import max_length_for
 from modelforge_nb.errors import ModelForgeError
 from modelforge_nb.registry import update_index
 from modelforge_nb.rundir import (
@@ -401,7 +401,7 @@ def train(
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))
         tokenizer.save_pretrained(str(partial))
-        from modelforge_nb.card import build_model_card
+        from modelforge_nb.export.card import build_model_card
 
         card = build_model_card(config, metrics, title=run_dir.name, start=start_facts)
         (partial / "README.md").write_text(str(card), encoding="utf-8")

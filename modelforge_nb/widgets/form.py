@@ -26,11 +26,7 @@ from modelforge_nb.data.files import (
 )
 from modelforge_nb.errors import ConfigError, ModelForgeError
 from modelforge_nb.widgets.compat import clear_upload, set_titles, set_tooltip, uploaded_files
-
-#: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
-_ERROR = "var(--jp-error-color1, #b00)"
-_WARN = "var(--jp-warn-color1, #a60)"
-_GOOD = "var(--jp-success-color1, #2a2)"
+from modelforge_nb.widgets.panels import ERROR_COLOR, GOOD_COLOR, preflight_html
 
 BASIC = (
     "task",
@@ -42,8 +38,6 @@ BASIC = (
     "method",
     "adapter",
 )
-OPEN_SECTIONS = ("lora", "training")
-ADVANCED = ("output_root", "report_to", "trust_remote_code")
 _LABEL = widgets.Layout(width="150px")
 #: Shown above the cell text where Copy as cell could not insert the cell itself.
 COPY_HINT = (
@@ -399,7 +393,7 @@ class ConfigForm:
             if control is None:
                 unplaced.append(f"{html.escape(field)}: {text}" if field else text)
                 continue
-            control.message.value = f"<span style='color: {_ERROR}'>{text}</span>"
+            control.message.value = f"<span style='color: {ERROR_COLOR}'>{text}</span>"
             section = self.section_of.get(path)
             if section is not None:
                 per_section[section] += 1
@@ -416,7 +410,7 @@ class ConfigForm:
         if shown:
             count = len(shown)
             self.problems.value = (
-                f"<span style='color: {_ERROR}'>{count} field"
+                f"<span style='color: {ERROR_COLOR}'>{count} field"
                 f"{'s' if count != 1 else ''} to fix"
                 + ("".join(f"<br>{u}" for u in unplaced))
                 + "</span>"
@@ -426,7 +420,7 @@ class ConfigForm:
                 f"<span>{waiting} field{'s' if waiting != 1 else ''} to fill in.</span>"
             )
         else:
-            self.problems.value = f"<span style='color: {_GOOD}'>Config is valid.</span>"
+            self.problems.value = f"<span style='color: {GOOD_COLOR}'>Config is valid.</span>"
         if problems:
             self.train_button.disabled = True
             self.train_button.tooltip = "Fix the fields marked in red first."
@@ -486,7 +480,7 @@ class ConfigForm:
             shown = preview(config, n=n)
         except ModelForgeError as error:
             shown_error = html.escape(str(error))
-            self.preview_view.value = f"<pre style='color: {_ERROR}'>{shown_error}</pre>"
+            self.preview_view.value = f"<pre style='color: {ERROR_COLOR}'>{shown_error}</pre>"
             return None
         head = "<b>What trains</b> (the loss is on the highlighted tokens)"
         self.preview_view.value = head + "".join(example._repr_html_() for example in shown)
@@ -516,7 +510,7 @@ class ConfigForm:
         except ModelForgeError as error:  # refused after all (a reward missing, say): say so
             self.started, self.train_button.disabled = None, False
             self.preflight_view.value += (
-                f"<pre style='color: {_ERROR}'>{html.escape(str(error))}</pre>"
+                f"<pre style='color: {ERROR_COLOR}'>{html.escape(str(error))}</pre>"
             )
             return None
         except BaseException:
@@ -567,7 +561,7 @@ class ConfigForm:
             saved = save_upload(name, content, self.base_dir)
         except ModelForgeError as error:
             self.preview_view.value = (
-                f"<pre style='color: {_ERROR}'>{html.escape(str(error))}</pre>"
+                f"<pre style='color: {ERROR_COLOR}'>{html.escape(str(error))}</pre>"
             )
             return
         finally:
@@ -583,82 +577,6 @@ class ConfigForm:
             "background: var(--jp-layout-color2, #f4f4f4); color: var(--jp-ui-font-color1, #222)'>"
             f"{html.escape(self.cell_text())}</pre>"
         )
-
-
-def _issue_rows(kind: str, color: str, issues: list[Any]) -> str:
-    return "".join(
-        f"<tr title='{html.escape(issue.code, quote=True)}'>"
-        f"<td style='color: {color}'>{kind}</td>"
-        f"<td><code>{html.escape(issue.field or '')}</code></td>"
-        f"<td>{html.escape(issue.message)}</td><td>{html.escape(issue.hint or '')}</td></tr>"
-        for issue in issues
-    )
-
-
-def _memory_rows(report: Any) -> str:
-    from modelforge_nb.plan.fit import memory_budget
-
-    estimate = report.estimate
-    where = "GPU memory" if estimate.device == "cuda" else "RAM"
-    if estimate.world_size > 1:
-        where += f" per process ({estimate.strategy} over {estimate.world_size})"
-    rows = [
-        f"<tr><td>{html.escape(name)}</td><td style='text-align: right'>{value / 1e9:.2f} GB"
-        "</td></tr>"
-        for name, value in estimate.terms().items()
-    ]
-    rows.append(
-        f"<tr><td><b>peak {where}</b></td><td style='text-align: right'>"
-        f"<b>{estimate.peak_bytes / 1e9:.2f} GB</b></td></tr>"
-    )
-    if report.hardware is not None:
-        budget = memory_budget(report.hardware)
-        rows.append(
-            f"<tr><td>budget on this machine</td><td style='text-align: right'>"
-            f"{budget / 1e9:.2f} GB</td></tr>"
-        )
-    rows.append(
-        f"<tr><td>disk (download, checkpoints, weights, logs)</td>"
-        f"<td style='text-align: right'>{estimate.disk_bytes / 1e9:.2f} GB</td></tr>"
-    )
-    if estimate.seconds_per_step:
-        rows.append(
-            f"<tr><td>time per optimizer step (rough)</td><td style='text-align: right'>"
-            f"{estimate.seconds_per_step:,.1f} s</td></tr>"
-        )
-    if report.probe and "probe_peak_bytes" in report.probe:
-        rows.append(
-            f"<tr><td>measured peak (2 real steps)</td><td style='text-align: right'>"
-            f"{report.probe['probe_peak_bytes'] / 1e9:.2f} GB</td></tr>"
-        )
-    return "".join(rows)
-
-
-def preflight_html(report: Any) -> str:
-    """The verdict, a table of problems and warnings (field, what, what to do; the code on
-    hover) and a table of the memory terms, budget, disk and time."""
-    verdict = (
-        f"<b style='color: {_GOOD}'>Ready to train.</b>"
-        if report.ok
-        else f"<b style='color: {_ERROR}'>This run would fail:</b>"
-    )
-    issues = _issue_rows("problem", _ERROR, report.problems) + _issue_rows(
-        "warning", _WARN, report.warnings
-    )
-    parts = [f"<div class='modelforge-preflight'>{verdict}"]
-    if issues:
-        parts.append(
-            "<table class='modelforge-issues'><tr><th></th><th>field</th><th>what</th>"
-            f"<th>what to do</th></tr>{issues}</table>"
-        )
-    if report.estimate is not None:
-        parts.append(
-            "<table class='modelforge-estimate'><caption style='text-align: left'>"
-            f"<b>Estimate</b></caption>{_memory_rows(report)}</table>"
-            f"<div style='opacity: 0.75'>{html.escape(report.estimate.how_sure)}</div>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
 
 
 def recommendation_buttons(task: str, picks: list[Any], form: ConfigForm) -> Any:

@@ -1,4 +1,5 @@
-"""Read-only panels: hardware (with memory bars), recommendations, and the runs table."""
+"""Read-only panels: hardware (with memory bars), recommendations, the runs table, and a
+preflight report (the form shows it under Check)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ if TYPE_CHECKING:
     from modelforge_nb.hardware import HardwareInfo
 
 GB = 1e9
+#: JupyterLab's theme colours (light and dark), with fallbacks where no theme is loaded.
+ERROR_COLOR = "var(--jp-error-color1, #b00)"
+WARN_COLOR = "var(--jp-warn-color1, #a60)"
+GOOD_COLOR = "var(--jp-success-color1, #2a2)"
 
 
 def _bar(used: float, total: float, label: str) -> str:
@@ -90,3 +95,79 @@ def runs_html(summaries: list[dict[str, Any]]) -> str:
             f"<td>{'' if loss is None else f'{loss:.4f}'}</td><td>{html.escape(shown)}</td></tr>"
         )
     return f"<table class='modelforge-runs'>{head}{''.join(rows)}</table>"
+
+
+def _issue_rows(kind: str, color: str, issues: list[Any]) -> str:
+    return "".join(
+        f"<tr title='{html.escape(issue.code, quote=True)}'>"
+        f"<td style='color: {color}'>{kind}</td>"
+        f"<td><code>{html.escape(issue.field or '')}</code></td>"
+        f"<td>{html.escape(issue.message)}</td><td>{html.escape(issue.hint or '')}</td></tr>"
+        for issue in issues
+    )
+
+
+def _memory_rows(report: Any) -> str:
+    from modelforge_nb.plan.fit import memory_budget
+
+    estimate = report.estimate
+    where = "GPU memory" if estimate.device == "cuda" else "RAM"
+    if estimate.world_size > 1:
+        where += f" per process ({estimate.strategy} over {estimate.world_size})"
+    rows = [
+        f"<tr><td>{html.escape(name)}</td><td style='text-align: right'>{value / 1e9:.2f} GB"
+        "</td></tr>"
+        for name, value in estimate.terms().items()
+    ]
+    rows.append(
+        f"<tr><td><b>peak {where}</b></td><td style='text-align: right'>"
+        f"<b>{estimate.peak_bytes / 1e9:.2f} GB</b></td></tr>"
+    )
+    if report.hardware is not None:
+        budget = memory_budget(report.hardware)
+        rows.append(
+            f"<tr><td>budget on this machine</td><td style='text-align: right'>"
+            f"{budget / 1e9:.2f} GB</td></tr>"
+        )
+    rows.append(
+        f"<tr><td>disk (download, checkpoints, weights, logs)</td>"
+        f"<td style='text-align: right'>{estimate.disk_bytes / 1e9:.2f} GB</td></tr>"
+    )
+    if estimate.seconds_per_step:
+        rows.append(
+            f"<tr><td>time per optimizer step (rough)</td><td style='text-align: right'>"
+            f"{estimate.seconds_per_step:,.1f} s</td></tr>"
+        )
+    if report.probe and "probe_peak_bytes" in report.probe:
+        rows.append(
+            f"<tr><td>measured peak (2 real steps)</td><td style='text-align: right'>"
+            f"{report.probe['probe_peak_bytes'] / 1e9:.2f} GB</td></tr>"
+        )
+    return "".join(rows)
+
+
+def preflight_html(report: Any) -> str:
+    """The verdict, a table of problems and warnings (field, what, what to do; the code on
+    hover) and a table of the memory terms, budget, disk and time."""
+    verdict = (
+        f"<b style='color: {GOOD_COLOR}'>Ready to train.</b>"
+        if report.ok
+        else f"<b style='color: {ERROR_COLOR}'>This run would fail:</b>"
+    )
+    issues = _issue_rows("problem", ERROR_COLOR, report.problems) + _issue_rows(
+        "warning", WARN_COLOR, report.warnings
+    )
+    parts = [f"<div class='modelforge-preflight'>{verdict}"]
+    if issues:
+        parts.append(
+            "<table class='modelforge-issues'><tr><th></th><th>field</th><th>what</th>"
+            f"<th>what to do</th></tr>{issues}</table>"
+        )
+    if report.estimate is not None:
+        parts.append(
+            "<table class='modelforge-estimate'><caption style='text-align: left'>"
+            f"<b>Estimate</b></caption>{_memory_rows(report)}</table>"
+            f"<div style='opacity: 0.75'>{html.escape(report.estimate.how_sure)}</div>"
+        )
+    parts.append("</div>")
+    return "".join(parts)

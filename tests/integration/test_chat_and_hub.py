@@ -15,7 +15,7 @@ from modelforge_nb.chat import generate, generate_pair, unload
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.errors import RunError
 from modelforge_nb.export import merge
-from modelforge_nb.hub import push_to_hub
+from modelforge_nb.export.hub import push_to_hub
 from modelforge_nb.runs import Run, Workspace
 from modelforge_nb.widgets.chat import ChatWidget
 
@@ -386,7 +386,7 @@ def test_cards_name_the_base_model_by_hub_id_and_the_hub_accepts_them(
 ) -> None:
     from huggingface_hub import HfApi
 
-    from modelforge_nb.card import build_model_card
+    from modelforge_nb.export.card import build_model_card
 
     model = str(tiny_data["sft"].parent) if reference == "LOCAL" else reference
     config = FinetuneConfig(model=model, dataset=str(tiny_data["sft"]))

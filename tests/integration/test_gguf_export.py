@@ -19,7 +19,7 @@ from modelforge_nb import FinetuneConfig
 from modelforge_nb.embedded import resolve_model
 from modelforge_nb.errors import RunError
 from modelforge_nb.examples import quickstart_config, zephyr_heldout
-from modelforge_nb.gguf_export import ANSWER_TOKENS, export_gguf
+from modelforge_nb.export.gguf import ANSWER_TOKENS, export_gguf
 from modelforge_nb.runs import Run, Workspace
 
 pytestmark = pytest.mark.slow

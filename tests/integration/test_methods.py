@@ -177,7 +177,7 @@ def test_a_grpo_job_folder_carries_its_rewards_into_the_run(
 ) -> None:
     """Exported to another machine, a GRPO run takes its notebook's rewards along: the job
     folder holds them, and the run folder ``launch.sh`` makes gets them."""
-    from modelforge_nb.job import export_job, prepare
+    from modelforge_nb.export.job import export_job, prepare
     from modelforge_nb.rewards import REWARDS_FILE, load
 
     config = _grpo(tiny_causal, rewards=["correct", "exact_match:solution"])

@@ -31,6 +31,8 @@ def test_wheel_contains_package_and_labextension(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "modelforge_nb/__init__.py" in names
     assert "modelforge_nb/tiny.py" in names
+    exports = {f"modelforge_nb/export/{m}.py" for m in ("merged", "gguf", "hub", "card", "job")}
+    assert exports <= names, "getting a model out ships as the export package"
     assert "modelforge_nb/examples/zephyr_train.jsonl" in names, "the quickstart data ships"
     assert "modelforge_nb/examples/zephyr_heldout.jsonl" in names
     share = next(

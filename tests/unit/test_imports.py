@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets")
 
@@ -66,3 +67,37 @@ def test_load_ext_loads_no_heavy_module() -> None:
         "assert 'modelforge' in ip.magics_manager.magics['cell']"
     )
     assert _loaded_after(code) == []
+
+
+def test_the_old_export_paths_are_the_moved_modules() -> None:
+    """``modelforge_nb.hub`` and the others moved into ``export/``: the old names give the
+    same module objects (one HubToken class, one state), still without torch."""
+    code = (
+        "import modelforge_nb.card, modelforge_nb.gguf_export, modelforge_nb.hub\n"
+        "import modelforge_nb.job\n"
+        "import modelforge_nb.export.card as card, modelforge_nb.export.gguf as gguf\n"
+        "import modelforge_nb.export.hub as hub, modelforge_nb.export.job as job\n"
+        "assert modelforge_nb.card is card and modelforge_nb.gguf_export is gguf\n"
+        "assert modelforge_nb.hub is hub and modelforge_nb.job is job\n"
+        "assert hub.__spec__.name == 'modelforge_nb.export.hub'\n"
+        "from modelforge_nb.hub import HubToken\n"
+        "assert HubToken is hub.HubToken\n"
+        "import modelforge_nb.export.merged\n"
+        "from modelforge_nb.export import merge, MERGED_FOLDER\n"
+        "assert merge.__name__ == 'merge' and MERGED_FOLDER == 'merged'"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_an_older_job_folders_launch_command_still_runs(tmp_path: Path) -> None:
+    """launch.sh in a job folder written before the move runs ``python -m modelforge_nb.job``."""
+    for module in ("modelforge_nb.job", "modelforge_nb.export.job"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "prepare", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "is not a job folder" in done.stderr

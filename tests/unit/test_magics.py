@@ -110,7 +110,7 @@ def test_export_a_cell_and_attach_its_run_folder(
     magics.modelforge(f"attach {tmp_path / 'job'}")
     assert "is not a run folder" in capsys.readouterr().out  # launch.sh has not run yet
     run_dir = rundir.job_run_folder(tmp_path / "job")
-    from modelforge_nb.job import prepare
+    from modelforge_nb.export.job import prepare
 
     assert prepare(tmp_path / "job") == [str(run_dir)]
     magics.modelforge(f"attach {tmp_path / 'job'}")

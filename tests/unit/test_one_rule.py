@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelforge_nb.chat import inference_dtype
 from modelforge_nb.environment import default_home, runs_root
 from modelforge_nb.hardware import GpuInfo, HardwareInfo, resolve_precision
+from modelforge_nb.loading import inference_dtype
 
 
 def _machine(*gpus: GpuInfo) -> HardwareInfo:

@@ -69,8 +69,8 @@ def _redact(text: str, token: HubToken) -> str:
 
 
 def model_card(run_dir: Path) -> str:
-    """The run's model card (``modelforge_nb.card``) as the text of a README.md."""
-    from modelforge_nb.card import build_model_card
+    """The run's model card (``modelforge_nb.export.card``) as the text of a README.md."""
+    from modelforge_nb.export.card import build_model_card
     from modelforge_nb.rundir import read_events
 
     config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
@@ -110,7 +110,7 @@ def push_to_hub(
         )
     folder: Path | None
     if merge:
-        from modelforge_nb.export import merge as merge_run
+        from modelforge_nb.export.merged import merge as merge_run
 
         folder = merge_run(run_dir, log=say)
     else:

@@ -12,7 +12,8 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import RunError
-from modelforge_nb.loading import inference_dtype, load_adapter
+from modelforge_nb.export.folders import new_or_empty_folder
+from modelforge_nb.loading import inference_dtype, open_weights
 from modelforge_nb.rundir import read_json, run_folder
 
 MERGED_FOLDER = "merged"
@@ -22,15 +23,13 @@ def _target(folder: Path, output_dir: str | Path | None) -> Path:
     """Where the merged model goes; a folder of the user's is never replaced."""
     if output_dir is None:
         return folder / MERGED_FOLDER  # the run's own: a second merge replaces the first
-    target = Path(output_dir).expanduser().resolve()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise RunError(
-            "merge.target_exists",
-            f"{target} already exists and is not an empty folder; merge writes nothing over it.",
-            field="output_dir",
-            hint="Pick a new folder, or leave output_dir out to write RUN/merged.",
-        )
-    return target
+    return new_or_empty_folder(
+        output_dir,
+        code="merge.target_exists",
+        writer="merge",
+        field="output_dir",
+        hint="Pick a new folder, or leave output_dir out to write RUN/merged.",
+    )
 
 
 def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -> Path:
@@ -51,7 +50,6 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
             hint="Full fine-tuning already saved a whole model in model/.",
         )
     target = _target(folder, output_dir)
-    import transformers
     from transformers import AutoTokenizer
 
     from modelforge_nb.embedded import resolve_model
@@ -59,10 +57,13 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     dtype = inference_dtype()
     if config.adapter == "qlora":
         log(f"The base was 4/8-bit for training; reloading it unquantized ({dtype}) to merge.")
-    base = getattr(transformers, TASKS[config.task].auto_class).from_pretrained(
-        resolve_model(config.model), dtype=dtype, trust_remote_code=config.trust_remote_code
-    )
-    merged = load_adapter(base, adapter).merge_and_unload()
+    merged = open_weights(
+        resolve_model(config.model),
+        auto_class=TASKS[config.task].auto_class,
+        adapter=adapter,
+        dtype=dtype,
+        trust_remote_code=config.trust_remote_code,
+    ).merge_and_unload()
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     merged.save_pretrained(partial)

@@ -23,6 +23,7 @@ from modelforge_nb.rundir import read_json, run_folder
 
 #: The converter's output types that transformers can read back (so each file is checked).
 QUANTIZATIONS = ("f16", "bf16", "f32", "q8_0")
+DEFAULT_QUANTIZATION = "q8_0"
 GGUF_FOLDER = "gguf"
 #: Prompts the check compares next-token logits on, beside the user's own.
 CHECK_PROMPTS = ("What is the capital of France?", "Write a haiku about tea.", "2 + 2 =")
@@ -118,7 +119,7 @@ def _source(folder: Path, config: FinetuneConfig, log: Any) -> Path:
                 hint="Export a completed run.",
             )
         return model
-    from modelforge_nb.export import MERGED_FOLDER, merge
+    from modelforge_nb.export.merged import MERGED_FOLDER, merge
 
     merged = folder / MERGED_FOLDER
     adapter = folder / "adapter"
@@ -208,13 +209,13 @@ def _compare(
     GGUF file as transformers loads it, on the next token after each prompt; and both
     models' greedy answers to ``answered``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from modelforge_nb.loading import open_weights
 
     tokenizer = AutoTokenizer.from_pretrained(source)
-    merged = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        target.parent, gguf_file=target.name, dtype=torch.float32
-    )
+    merged = open_weights(source, dtype=torch.float32)
+    loaded = open_weights(target.parent, gguf_file=target.name, dtype=torch.float32)
     agree, largest = 0, 0.0
     for prompt in prompts:
         ids = _prompt_ids(tokenizer, prompt)
@@ -245,7 +246,7 @@ def export_gguf(
     run: Any,
     path: str | Path | None = None,
     *,
-    quantization: str = "q8_0",
+    quantization: str = DEFAULT_QUANTIZATION,
     questions: list[str] | None = None,
     log: Any = print,
 ) -> GgufExport:

@@ -7,7 +7,7 @@ strategy, ``launch.sh`` (``accelerate launch ... -m modelforge_nb.worker``), a S
 script, a SkyPilot task and a README. The run trains into ``runs/<id>/`` there; copied back
 (or on a shared filesystem), ``Workspace.attach`` adopts it like a local run.
 
-``python -m modelforge_nb.job prepare FOLDER`` is what ``launch.sh`` calls first: it makes
+``python -m modelforge_nb.export.job prepare FOLDER`` is what ``launch.sh`` calls first: it makes
 the run folder (the same on every machine), or finds it and asks the worker to resume.
 """
 
@@ -25,6 +25,7 @@ import modelforge_nb.rundir as rundir
 from modelforge_nb._version import __version__
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ModelForgeError, RunError
+from modelforge_nb.export.folders import new_or_empty_folder
 from modelforge_nb.rundir import JOB_FILE, job_run_folder
 from modelforge_nb.runs import Run, new_run_id, run_identity
 from modelforge_nb.tuner.strategies import CONFIG_FILE, accelerate_config, block_classes
@@ -72,7 +73,7 @@ PYTHON="${{PYTHON:-python}}"
 ACCELERATE="${{ACCELERATE:-accelerate}}"
 # The run folder under runs/, and --resume when it holds a complete checkpoint.
 # It refuses (and so this script stops) when the run has already completed.
-WORKER_ARGS="$("$PYTHON" -m modelforge_nb.job prepare .)"
+WORKER_ARGS="$("$PYTHON" -m modelforge_nb.export.job prepare .)"
 mapfile -t WORKER <<< "$WORKER_ARGS"
 "$ACCELERATE" launch --config_file {CONFIG_FILE} \\
   --num_processes {spread.num_processes} --num_machines {spread.num_machines} \\
@@ -221,14 +222,9 @@ def export_job(
     from modelforge_nb.rewards import REWARDS_FILE
 
     config, shipped = _rewards(_config_of(config_or_run), config_or_run, rewards, namespace)
-    out = Path(folder).expanduser().resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunError(
-            "job.target_exists",
-            f"{out} already exists and is not an empty folder; a job never writes over it.",
-            field="folder",
-            hint="Give a new folder.",
-        )
+    out = new_or_empty_folder(
+        folder, code="job.target_exists", writer="a job", field="folder", hint="Give a new folder."
+    )
     hardware = hardware_profile(target) if target else detect_hardware()
     precision = resolve_precision(config.training.precision, hardware)
     blocks = (
@@ -313,7 +309,7 @@ def prepare(job: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "prepare":
-        sys.stderr.write("usage: python -m modelforge_nb.job prepare JOB_FOLDER\n")
+        sys.stderr.write("usage: python -m modelforge_nb.export.job prepare JOB_FOLDER\n")
         return 2
     try:
         arguments = prepare(Path(argv[1]))
