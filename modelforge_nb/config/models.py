@@ -8,7 +8,6 @@ modules stays importable from here.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,6 @@ __all__ = [
     "TrainingSettings",
     "config_schema",
     "cross_field_problems",
-    "is_valid_run_name",
     "resolve_ref",
 ]
 
@@ -106,11 +104,6 @@ class FinetuneConfig(FinetuneFields):
         from modelforge_nb.config.io import config_from_file
 
         return config_from_file(cls, path)
-
-
-def is_valid_run_name(name: str) -> bool:
-    """Whether ``name`` is safe as a run name (and so as a folder name)."""
-    return re.fullmatch(RUN_NAME_PATTERN, name) is not None
 
 
 def config_schema() -> dict[str, Any]:

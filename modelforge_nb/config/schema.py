@@ -9,7 +9,7 @@ worker sees the same files whatever its own working directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -255,7 +255,8 @@ class GenerationSettings(Section):
 
 
 #: How several processes share the work (accelerate's engines, docs/scale-out.md).
-STRATEGIES = ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
+Strategy = Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 class DistributedSettings(Section):
@@ -268,7 +269,7 @@ class DistributedSettings(Section):
         description="Processes in all (one per GPU, across every machine); 1 runs the worker "
         "without a launcher.",
     )
-    strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = Field(
+    strategy: Strategy = Field(
         "ddp",
         description="ddp: a whole copy per GPU; fsdp: weights, gradients and optimizer sharded "
         "(full shard); deepspeed-zero2: gradients and optimizer sharded; deepspeed-zero3: "

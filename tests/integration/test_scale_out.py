@@ -20,6 +20,7 @@ from run_helpers import wait_until
 import modelforge_nb as mf
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config import FinetuneConfig
+from modelforge_nb.config.models import STRATEGIES
 from modelforge_nb.errors import ConfigError, RunError
 from modelforge_nb.hardware import hardware_profile
 from modelforge_nb.plan.catalog import catalog_entry
@@ -27,8 +28,6 @@ from modelforge_nb.plan.estimate import SHARDED_TERMS, estimate_run
 from modelforge_nb.plan.shape import model_shape
 from modelforge_nb.runs import Run, Workspace
 from modelforge_nb.tuner.strategies import CONFIG_FILE, accelerate_config, block_classes
-
-STRATEGIES = ["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"]
 
 
 def _config(model: Path | str, data: Path | str, **fields: Any) -> FinetuneConfig:
