@@ -260,7 +260,10 @@ class Run:
         return self.wait(timeout) if wait else self.status
 
     def resume(self) -> Run:
-        """Continue a stopped or failed run from its last complete checkpoint."""
+        """Continue a stopped or failed run from its last complete checkpoint.
+
+        ``RunError`` ``run.active`` when a worker has it already (another kernel's resume,
+        or two at once: ``rundir.requeue`` lets one of them through)."""
         from modelforge_nb.tuner.launcher import start_worker
 
         if self.damage:
@@ -268,7 +271,7 @@ class Run:
                 "run.damaged", f"Run {self.id} cannot be resumed: {self.damage}", field="run"
             )
         self.reconcile()
-        rundir.requeue(self.output_dir, run_id=self.id)  # RunError run.active: another won
+        rundir.requeue(self.output_dir, run_id=self.id)
         index = self._registry.path if self._registry else self._registry_path
         if index:
             update_index(index, self.id, status="queued", error=None)
