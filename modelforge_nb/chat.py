@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from modelforge_nb.config.models import FinetuneConfig
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import ModelError, RunError
 from modelforge_nb.loading import open_weights
-from modelforge_nb.rundir import read_json, run_folder, weights_folder
+from modelforge_nb.rundir import run_folder, weights_folder
 
 Messages = Sequence[Mapping[str, str]]
 
@@ -53,22 +53,22 @@ def _load(run_or_path: Any) -> LoadedModel:
 
     generation: dict[str, Any] = {}
     original: str | None = None
-    if (folder / "run.json").is_file():
-        config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+    if rundir.is_run_folder(folder):
+        config = rundir.read_config(folder)
         task = TASKS[config.task]
         generation = config.generation.model_dump()
-        prompt_format = read_json(folder / "prompt_format.json") or {"kind": "chat_template"}
+        prompt_format = rundir.read_prompt_format(folder) or {"kind": "chat_template"}
         weights = weights_folder(folder)
         if weights is None:
             raise RunError(
                 "run.no_weights",
                 f"Run {folder.name} has no saved weights yet "
-                f"(status: {read_json(folder / 'status.json').get('status')}).",
+                f"(status: {rundir.read_status_file(folder).get('status')}).",
                 field="run",
                 hint="Wait for it to complete, or resume it.",
             )
-        base = resolve_model(config.model) if weights.name == "adapter" else str(weights)
-        original = None if weights.name == "adapter" else resolve_model(config.model)
+        base = resolve_model(config.model) if weights.name == rundir.ADAPTER_DIR else str(weights)
+        original = None if weights.name == rundir.ADAPTER_DIR else resolve_model(config.model)
         trust = config.trust_remote_code
     elif (folder / "adapter_config.json").is_file():
         adapter_config = json.loads((folder / "adapter_config.json").read_text())
@@ -83,7 +83,7 @@ def _load(run_or_path: Any) -> LoadedModel:
             if t.peft_task_type == adapter_config.get("task_type", "CAUSAL_LM")
         )
         prompt_format = {"kind": "chat_template"}
-    elif (folder / "config.json").is_file():
+    elif rundir.is_model_folder(folder):
         weights, base, trust = folder, str(folder), False
         task = TASKS["text-generation"]
         prompt_format = {"kind": "chat_template"}
@@ -101,7 +101,7 @@ def _load(run_or_path: Any) -> LoadedModel:
         from modelforge_nb.data.format import PLAIN_PROMPT_TEMPLATE
 
         prompt_format = {"kind": "plain", "template": PLAIN_PROMPT_TEMPLATE}
-    has_adapter = weights.name == "adapter" or (weights / "adapter_config.json").is_file()
+    has_adapter = weights.name == rundir.ADAPTER_DIR or (weights / "adapter_config.json").is_file()
     model = open_weights(
         base,
         auto_class=task.auto_class,

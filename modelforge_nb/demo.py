@@ -45,11 +45,11 @@ class _Progress:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def drain(self) -> None:
-        from modelforge_nb.rundir import read_events
+        from modelforge_nb.rundir import EVENTS_FILE, read_events
         from modelforge_nb.widgets.text import describe_event
 
         with self.lock:
-            for log in sorted(self.home.glob("runs/*/events.jsonl")):
+            for log in sorted(self.home.glob(f"runs/*/{EVENTS_FILE}")):
                 events, self.offsets[log] = read_events(log.parent, self.offsets.get(log, 0))
                 for event in events:
                     line = describe_event(event)

@@ -2,10 +2,11 @@
 
 The run folders are the source of truth; the registry indexes them (identity, status,
 progress, final metrics) so a listing of hundreds of runs is one query, and
-``Registry.rebuild`` recreates it from the folders (``Workspace`` does when the file is
-new). Each operation opens
-and closes its own connection (no pool, no shared handle), with a busy timeout, so the
-kernel and a worker process can write at once.
+``Registry.rebuild`` recreates it from the folders. Repairing the index lives here too:
+``open_index`` builds a new or lost one from the folders, and ``repair_index`` keeps a
+damaged one aside and rebuilds it. Each operation opens and closes its own connection (no
+pool, no shared handle), with a busy timeout, so the kernel and a worker process can write
+at once.
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ import json
 import logging
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.environment import default_home
-from modelforge_nb.rundir import read_json
+from modelforge_nb.errors import ModelForgeWarning
 
-__all__ = ["COLUMNS", "REGISTRY_FILE", "Registry", "default_home", "update_index"]
+__all__ = [
+    "COLUMNS",
+    "REGISTRY_FILE",
+    "Registry",
+    "default_home",
+    "open_index",
+    "repair_index",
+    "update_index",
+]
 
 log = logging.getLogger("modelforge_nb.registry")
 
@@ -154,10 +165,10 @@ class Registry:
         """Index one run folder as it records itself (identity, status and progress, final
         metrics), wherever it lies; False when it holds a value SQLite cannot store (listings
         then read that run from its folder)."""
-        record = read_json(folder / "run.json")
-        status = read_json(folder / "status.json") or {"status": "queued"}
+        record = rundir.read_identity(folder)
+        status = rundir.read_status_file(folder) or {"status": "queued"}
         indexed = {k: status.get(k) for k in COLUMNS if k in status and k != "created_at"}
-        metrics = read_json(folder / "metrics.json")
+        metrics = rundir.read_metrics(folder)
         try:
             self.add({**record, **indexed, "run_dir": str(folder), "metrics": metrics or None})
         except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError):
@@ -167,11 +178,77 @@ class Registry:
     def rebuild(self, runs_root: str | Path) -> int:
         """Re-index every run folder under ``runs_root``; returns how many were found."""
         count = 0
-        for run_json in sorted(Path(runs_root).glob("*/run.json")):
-            folder = run_json.parent
-            if read_json(run_json).get("id") and read_json(folder / "status.json"):
+        for folder in rundir.run_folders(Path(runs_root)):
+            if rundir.read_identity(folder).get("id") and rundir.read_status_file(folder):
                 count += self.add_folder(folder)
         return count
+
+
+def _rebuilt(registry: Registry, runs_root: Path) -> bool:
+    try:
+        registry.rebuild(runs_root)
+    except (sqlite3.Error, OSError):
+        return False
+    return True
+
+
+def _move_aside(index: Path) -> None:
+    """Keep an unreadable index (and its WAL files) beside a new one, and say so."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = index.with_name(f"{index.name}.unreadable-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = index.with_name(index.name + suffix)
+        if part.exists():
+            part.replace(kept.with_name(kept.name + suffix))
+    warnings.warn(
+        f"The run index {index} could not be read; it was kept as {kept.name} and rebuilt "
+        "from the run folders.",
+        ModelForgeWarning,
+        stacklevel=5,  # the caller of Workspace(), list_runs(), get_run()
+    )
+
+
+def _damaged_index(error: sqlite3.DatabaseError) -> bool:
+    """Whether the index file itself is bad (not a database, malformed, emptied), rather
+    than busy or on a disk that cannot be written now."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return True
+    return "no such table" in str(error)
+
+
+def repair_index(
+    index: Path, runs_root: Path, error: sqlite3.DatabaseError, *, timeout: float
+) -> Registry | None:
+    """The index at ``index`` rebuilt from the run folders under ``runs_root`` after
+    ``error``: a damaged file is kept aside (``registry.sqlite3.unreadable-TIME``, with a
+    warning), a deleted table recreated. None when the index is only unavailable for now
+    (locked, a full disk) or cannot be rebuilt."""
+    if not _damaged_index(error):
+        return None
+    try:
+        if "no such table" not in str(error):
+            _move_aside(index)
+        registry = Registry(index, timeout=timeout)
+    except (sqlite3.Error, OSError):
+        return None
+    return registry if _rebuilt(registry, runs_root) else None
+
+
+def open_index(index: Path, runs_root: Path, *, timeout: float) -> Registry:
+    """The index at ``index``, opened: a new or lost one is built from the run folders
+    under ``runs_root``, a damaged one repaired (``repair_index``). Where it cannot be
+    opened now (a home that cannot be written, a locked file) it comes back unopened and
+    the runs are read from their folders."""
+    fresh = not index.exists()
+    try:
+        registry = Registry(index, timeout=timeout)
+    except sqlite3.DatabaseError as error:
+        return repair_index(index, runs_root, error, timeout=timeout) or Registry.unopened(index)
+    except OSError:
+        return Registry.unopened(index)
+    if fresh:
+        _rebuilt(registry, runs_root)
+    return registry
 
 
 def update_index(path: str | Path, run_id: str, *, timeout: float = 2.0, **columns: Any) -> bool:

@@ -21,10 +21,9 @@ from typing import Any
 
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ConfigError, ModelForgeError, RewardError
+from modelforge_nb.rundir import REWARDS_FILE as REWARDS_FILE  # still importable here
 
 Reward = Callable[..., Sequence[float | None]]
-#: The run folder's file holding the rewards, as cloudpickle wrote them.
-REWARDS_FILE = "rewards.pkl"
 
 
 def completion_text(completion: Any) -> str:

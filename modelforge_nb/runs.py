@@ -23,7 +23,14 @@ import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.environment import default_home, runs_root
 from modelforge_nb.errors import ConfigError, ModelForgeWarning, PreflightError, RunError
-from modelforge_nb.registry import COLUMNS, REGISTRY_FILE, Registry, update_index
+from modelforge_nb.registry import (
+    COLUMNS,
+    REGISTRY_FILE,
+    Registry,
+    open_index,
+    repair_index,
+    update_index,
+)
 from modelforge_nb.rundir import (
     ACTIVE,
     COMPLETE_MARKER,
@@ -115,9 +122,9 @@ class Run:
 
     def __init__(self, run_dir: str | Path, registry: Registry | None = None) -> None:
         self.output_dir = Path(run_dir)
-        if not (self.output_dir / "run.json").is_file():
+        if not rundir.is_run_folder(self.output_dir):
             raise RunError("run.unknown", f"{self.output_dir} is not a run folder.", field="run")
-        identity = read_json(self.output_dir / "run.json")
+        identity = rundir.read_identity(self.output_dir)
         self.id: str = str(identity.get("id") or self.output_dir.name)
         self.name: str = str(identity.get("name") or self.id)
         self._registry = registry
@@ -144,18 +151,7 @@ class Run:
     def config(self) -> FinetuneConfig:
         """The run's config; ``RunError`` (``run.damaged``) when config.json does not hold
         one."""
-        try:
-            return FinetuneConfig.from_dict(
-                read_json(self.output_dir / "config.json"), base_dir=self.output_dir
-            )
-        except ConfigError as error:
-            first = error.problems[0] if error.problems else error
-            raise RunError(
-                "run.damaged",
-                f"{self.output_dir / 'config.json'} does not hold a valid config ({first}).",
-                field="config",
-                hint="Restore the file from a copy, or start a new run.",
-            ) from None
+        return rundir.read_config(self.output_dir)
 
     @property
     def status(self) -> str:
@@ -175,7 +171,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return read_json(self.output_dir / "metrics.json")
+        return rundir.read_metrics(self.output_dir)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -206,7 +202,7 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """What a listing shows: identity, status and progress, final metrics. Pure."""
-        identity = {**read_json(self.output_dir / "run.json"), "id": self.id, "name": self.name}
+        identity = {**rundir.read_identity(self.output_dir), "id": self.id, "name": self.name}
         return _summary(
             {**identity, **self._status()},
             self.metrics,
@@ -251,7 +247,7 @@ class Run:
     def stop_requested(self) -> bool:
         """Whether a stop was asked for (here, in the sidebar or over REST) and the run has
         not ended yet."""
-        return (self.output_dir / STOP_REQUEST).exists() and self.status in ACTIVE
+        return rundir.stop_requested(self.output_dir) and self.status in ACTIVE
 
     def stop(self, *, wait: bool = False, timeout: float | None = None) -> str:
         """Ask the worker to stop at the next step; it saves a checkpoint and ends ``stopped``."""
@@ -264,7 +260,10 @@ class Run:
         return self.wait(timeout) if wait else self.status
 
     def resume(self) -> Run:
-        """Continue a stopped or failed run from its last complete checkpoint."""
+        """Continue a stopped or failed run from its last complete checkpoint.
+
+        ``RunError`` ``run.active`` when a worker has it already (another kernel's resume,
+        or two at once: ``rundir.requeue`` lets one of them through)."""
         from modelforge_nb.tuner.launcher import start_worker
 
         if self.damage:
@@ -272,35 +271,7 @@ class Run:
                 "run.damaged", f"Run {self.id} cannot be resumed: {self.damage}", field="run"
             )
         self.reconcile()
-        current = self.status
-        if current in ACTIVE:
-            raise RunError(
-                "run.active",
-                f"Run {self.id} is {current}; it cannot be resumed.",
-                field="run",
-                hint="Wait for it to end, or stop it first.",
-            )
-        if current == "completed":
-            raise RunError(
-                "run.completed",
-                f"Run {self.id} already completed.",
-                field="run",
-                hint="Start a new run to train further.",
-            )
-        (self.output_dir / STOP_REQUEST).unlink(missing_ok=True)
-        (self.output_dir / PID_FILE).unlink(missing_ok=True)
-        (self.output_dir / rundir.HEARTBEAT_FILE).unlink(missing_ok=True)  # the old worker's
-        checkpoint = last_complete_checkpoint(self.output_dir)
-        write_json_atomic(
-            self.output_dir / "status.json",
-            {
-                **read_json(self.output_dir / "status.json"),
-                "status": "queued",
-                "queued_at": time.time(),
-                "error": None,
-                "resume_from": str(checkpoint) if checkpoint else None,
-            },
-        )
+        rundir.requeue(self.output_dir, run_id=self.id)
         index = self._registry.path if self._registry else self._registry_path
         if index:
             update_index(index, self.id, status="queued", error=None)
@@ -308,30 +279,6 @@ class Run:
             self.output_dir, num_processes=self.config.distributed.num_processes, resume=True
         )
         return self
-
-
-def _move_aside(index: Path) -> None:
-    """Keep an unreadable index (and its WAL files) beside a new one, and say so."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    kept = index.with_name(f"{index.name}.unreadable-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        part = index.with_name(index.name + suffix)
-        if part.exists():
-            part.replace(kept.with_name(kept.name + suffix))
-    warnings.warn(
-        f"The run index {index} could not be read; it was kept as {kept.name} and rebuilt "
-        "from the run folders.",
-        ModelForgeWarning,
-        stacklevel=4,
-    )
-
-
-def _damaged_index(error: sqlite3.DatabaseError) -> bool:
-    """Whether the index file itself is bad (not a database, malformed, emptied), rather
-    than busy or on a disk that cannot be written now."""
-    if not isinstance(error, sqlite3.OperationalError):
-        return True
-    return "no such table" in str(error)
 
 
 class Workspace:
@@ -353,43 +300,24 @@ class Workspace:
         if read_only:
             self.registry = Registry.reader(index, timeout=_INDEX_TIMEOUT_S)
             return
-        self.registry = Registry.unopened(index)
-        fresh = not index.exists()
-        try:
-            self.registry = Registry(index, timeout=_INDEX_TIMEOUT_S)
-        except sqlite3.DatabaseError as error:
-            if not self._repair(error):
-                return
-            fresh = False
-        except OSError:
-            return  # a home that cannot be written: runs are read from their folders
-        if fresh:  # a lost or deleted index is rebuilt from the run folders
-            self._rebuild()
+        self.registry = open_index(index, self._runs_folder(), timeout=_INDEX_TIMEOUT_S)
 
     def _runs_folder(self) -> Path:
         return runs_root(None, self.home)
 
-    def _rebuild(self) -> bool:
-        try:
-            self.registry.rebuild(self._runs_folder())
-        except (sqlite3.Error, OSError):
-            return False
-        return True
-
     def _repair(self, error: sqlite3.DatabaseError) -> bool:
-        """Rebuild a damaged or deleted index from the run folders; False when the index
-        is only unavailable for now (locked, a full disk) or cannot be rebuilt, and always
-        for a read-only workspace."""
-        if self.read_only or not _damaged_index(error):
+        """Rebuild a damaged or deleted index from the run folders (``repair_index``);
+        False when it is only unavailable for now or cannot be rebuilt, and always for a
+        read-only workspace."""
+        if self.read_only:
             return False
-        index = self.home / REGISTRY_FILE
-        try:
-            if "no such table" not in str(error):
-                _move_aside(index)
-            self.registry = Registry(index, timeout=_INDEX_TIMEOUT_S)
-        except (sqlite3.Error, OSError):
+        repaired = repair_index(
+            self.registry.path, self._runs_folder(), error, timeout=_INDEX_TIMEOUT_S
+        )
+        if repaired is None:
             return False
-        return self._rebuild()
+        self.registry = repaired
+        return True
 
     def _indexed(self) -> list[dict[str, Any]]:
         """The index's rows, newest first; after a repair if it was damaged; [] when it
@@ -408,11 +336,10 @@ class Workspace:
         rows = self._indexed()
         known = {row["id"] for row in rows} | {Path(row["run_dir"]).name for row in rows}
         extra = []
-        for run_json in sorted(self._runs_folder().glob("*/run.json")):
-            folder = run_json.parent
+        for folder in rundir.run_folders(self._runs_folder()):
             if folder.name in known:
                 continue
-            identity = read_json(run_json)
+            identity = rundir.read_identity(folder)
             if identity.get("id") in known:
                 continue
             run = Run(folder)
@@ -499,9 +426,7 @@ class Workspace:
             raise PreflightError("preflight.failed", report.summary(), report=report)
         run = self.create_run(config)
         if shipped is not None:
-            from modelforge_nb.rewards import REWARDS_FILE
-
-            (run.output_dir / REWARDS_FILE).write_bytes(shipped)
+            (run.output_dir / rundir.REWARDS_FILE).write_bytes(shipped)
         start_worker(run.output_dir, num_processes=config.distributed.num_processes)
         if wait:
             run.wait()
@@ -551,10 +476,10 @@ class Workspace:
         path = Path(folder).expanduser().resolve()
         if (path / rundir.JOB_FILE).is_file():
             path = rundir.job_run_folder(path)
-        if not (path / "run.json").is_file():
+        if not rundir.is_run_folder(path):
             raise RunError(
                 "run.not_a_run_folder",
-                f"{path} is not a run folder (it has no run.json).",
+                f"{path} is not a run folder (it has no {rundir.RUN_FILE}).",
                 field="folder",
                 hint="Give a folder under a job's runs/, or a run folder copied back whole.",
             )
@@ -577,7 +502,7 @@ class Workspace:
         except sqlite3.DatabaseError as error:
             row = self.registry.get(run_id) if self._repair(error) else None
         folder = Path(row["run_dir"]) if row else self._runs_folder() / run_id
-        if not (folder / "run.json").is_file():
+        if not rundir.is_run_folder(folder):
             return self._run_named(run_id)
         return Run(folder, self.registry)
 
@@ -592,7 +517,7 @@ class Workspace:
                 field="run",
                 hint="Give the run's id instead.",
             )
-        if not named or not (Path(named[0]["run_dir"]) / "run.json").is_file():
+        if not named or not rundir.is_run_folder(Path(named[0]["run_dir"])):
             raise RunError(
                 "run.unknown",
                 f"There is no run {name!r} in {self.home}.",

@@ -93,3 +93,17 @@ def greedy_answer(
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     new = output[0][inputs["input_ids"].shape[1] :]
     return str(tokenizer.decode(new, skip_special_tokens=skip_special_tokens))
+
+
+def resume_at_once(run_dir: str, barrier: Any, results: Any) -> None:
+    """Resume the run in ``run_dir`` the moment the other callers are ready too (a process
+    of its own, started by ``multiprocessing``); put what came of it on ``results``: the
+    run's status, or the code of the ``RunError`` it raised."""
+    from modelforge_nb.errors import RunError
+
+    run = Run(run_dir)
+    barrier.wait(timeout=60)
+    try:
+        results.put(run.resume().status)
+    except RunError as error:
+        results.put(error.code)

@@ -16,6 +16,7 @@ from pathlib import Path
 from modelforge_nb.config.models import DATA_FILE_SUFFIXES
 from modelforge_nb.environment import default_home, detect_environment
 from modelforge_nb.errors import DatasetError
+from modelforge_nb.rundir import RUN_FILE
 
 #: Folders never searched: tools' caches, environments, and run folders' insides.
 _SKIP = {"__pycache__", "node_modules", "site-packages", "checkpoints", "adapter", "merged"}
@@ -48,7 +49,7 @@ def find_data_files(folders: Iterable[Path], *, limit: int = MAX_FILES) -> list[
         for folder, subfolders, names in os.walk(top):
             here = Path(folder)
             depth = len(here.relative_to(top).parts)
-            if "run.json" in names or here == runs_home:
+            if RUN_FILE in names or here == runs_home:
                 subfolders[:] = []  # a run's own files are not training data
                 continue
             subfolders[:] = sorted(

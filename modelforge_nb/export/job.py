@@ -80,7 +80,7 @@ mapfile -t WORKER <<< "$WORKER_ARGS"
   --machine_rank "${{MACHINE_RANK:-{spread.machine_rank}}}" \\
   --main_process_ip "${{MAIN_PROCESS_IP:-{spread.main_process_ip or "127.0.0.1"}}}" \\
   --main_process_port {spread.main_process_port} \\
-  -m modelforge_nb.worker "${{WORKER[@]}}" 2>&1 | tee -a "${{WORKER[0]}}/worker.log"
+  -m modelforge_nb.worker "${{WORKER[@]}}" 2>&1 | tee -a "${{WORKER[0]}}/{rundir.WORKER_LOG}"
 """
 
 
@@ -138,8 +138,9 @@ def _rewards_row(config: FinetuneConfig) -> str:
     if config.method != "grpo":
         return ""
     return (
-        "\n| `rewards.pkl` | GRPO's reward functions, copied by cloudpickle: the job needs the "
-        f"same Python ({sys.version_info.major}.{sys.version_info.minor}) as this notebook |"
+        f"\n| `{rundir.REWARDS_FILE}` | GRPO's reward functions, copied by cloudpickle: the job "
+        f"needs the same Python ({sys.version_info.major}.{sys.version_info.minor}) as this "
+        "notebook |"
     )
 
 
@@ -281,7 +282,7 @@ def prepare(job: Path) -> list[str]:
     job = job.resolve()
     run_dir = job_run_folder(job)
     config = FinetuneConfig.from_file(job / "config.yaml")
-    if not (run_dir / "run.json").is_file():
+    if not rundir.is_run_folder(run_dir):
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         # Another machine on a shared filesystem may have made it first.
         with contextlib.suppress(FileExistsError):
@@ -290,7 +291,7 @@ def prepare(job: Path) -> list[str]:
 
     if (job / REWARDS_FILE).is_file() and not (run_dir / REWARDS_FILE).is_file():
         shutil.copy2(job / REWARDS_FILE, run_dir / REWARDS_FILE)
-    status, _gone = rundir.read_status(run_dir)
+    status, gone = rundir.read_status(run_dir)
     if status.get("status") == "completed":
         raise RunError(
             "run.completed",
@@ -298,11 +299,14 @@ def prepare(job: Path) -> list[str]:
             field="run",
             hint="Export a new job to train further.",
         )
-    if status.get("status") == "failed":  # a new attempt: queued again, as resume does
-        rundir.write_json_atomic(
-            run_dir / "status.json",
-            {**status, "status": "queued", "queued_at": time.time(), "error": None},
-        )
+    if gone or status.get("status") in {"failed", "stopped"}:
+        # A new attempt: queued again, as resume does (the old stop request and heartbeat
+        # cleared). Another machine of the job may have queued it first: then it is active.
+        try:
+            rundir.requeue(run_dir)
+        except RunError as error:
+            if error.code != "run.active":
+                raise
     resume = rundir.last_complete_checkpoint(run_dir) is not None
     return [str(run_dir), *(["--resume"] if resume else [])]
 

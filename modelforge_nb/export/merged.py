@@ -9,12 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS
 from modelforge_nb.errors import RunError
 from modelforge_nb.export.folders import new_or_empty_folder
 from modelforge_nb.loading import inference_dtype, open_weights
-from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.rundir import ADAPTER_DIR, read_config, run_folder
 
 MERGED_FOLDER = "merged"
 
@@ -40,8 +39,8 @@ def merge(run: Any, *, output_dir: str | Path | None = None, log: Any = print) -
     written beside the target and moved into place when complete.
     """
     folder = run_folder(run)
-    config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
-    adapter = folder / "adapter"
+    config = read_config(folder)
+    adapter = folder / ADAPTER_DIR
     if config.adapter == "full" or not adapter.is_dir():
         raise RunError(
             "merge.nothing",

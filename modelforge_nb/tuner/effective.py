@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FILE_NAME = "effective_args.json"
+from modelforge_nb.rundir import EFFECTIVE_ARGS_FILE
+
+#: The record's name in the run folder (``rundir.EFFECTIVE_ARGS_FILE``).
+FILE_NAME = EFFECTIVE_ARGS_FILE
 #: Argument fields that say where output goes, not what is trained.
 IGNORED_ARGUMENTS = frozenset({"output_dir", "logging_dir", "run_name", "report_to"})
 #: How many processed training rows the data fingerprint covers.

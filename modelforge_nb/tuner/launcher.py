@@ -89,7 +89,7 @@ def start_worker(
     run_dir: Path, *, num_processes: int = 1, resume: bool = False, probe: bool = False
 ) -> int:
     """Start the worker for ``run_dir``; return its pid. A thread reaps it when it exits."""
-    config = FinetuneConfig.model_validate(rundir.read_json(run_dir / "config.json"))
+    config = rundir.read_config(run_dir)
     spread = config.distributed
     several = num_processes > 1 or spread.num_machines > 1
     config_file = write_accelerate_config(run_dir, config) if several else None
@@ -102,7 +102,7 @@ def start_worker(
         port=spread.main_process_port if spread.num_machines > 1 else None,
     )
     try:
-        with (run_dir / "worker.log").open("ab") as log:
+        with rundir.worker_log(run_dir).open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
                 command,
                 stdin=subprocess.DEVNULL,
@@ -124,8 +124,8 @@ def start_worker(
         started = psutil.Process(process.pid).create_time()
     except psutil.Error:
         started = None
-    rundir.write_json_atomic(
-        run_dir / rundir.PID_FILE,
+    rundir.write_pid(
+        run_dir,
         {
             "pid": process.pid,
             "started": started,
@@ -145,15 +145,8 @@ def start_worker(
 
 def _record_failed(run_dir: Path, reason: str, **extra: Any) -> None:
     """Record the run as failed: the folder first (the record), then the index."""
-    status = {
-        **rundir.read_json(run_dir / "status.json"),
-        "status": "failed",
-        "error": reason,
-        "ended_at": time.time(),
-        **extra,
-    }
-    rundir.write_json_atomic(run_dir / "status.json", status)
-    identity = rundir.read_json(run_dir / "run.json")
+    rundir.set_status(run_dir, "failed", error=reason, ended_at=time.time(), **extra)
+    identity = rundir.read_identity(run_dir)
     if identity.get("registry") and identity.get("id"):
         from modelforge_nb.registry import update_index
 
@@ -175,8 +168,8 @@ def reconcile(run_dir: Path) -> bool:
 def request_stop(run_dir: Path) -> None:
     """Ask the worker to stop: the stop file (read at its next step), and SIGTERM where its
     pid means something here. The worker saves a checkpoint and ends ``stopped``."""
-    (run_dir / rundir.STOP_REQUEST).write_text(str(time.time()), encoding="utf-8")
-    process = rundir.read_json(run_dir / rundir.PID_FILE)
+    rundir.request_stop_file(run_dir)
+    process = rundir.read_pid(run_dir)
     if process.get("pid") and process.get("namespace") == rundir.process_namespace():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(process["pid"]), signal.SIGTERM)

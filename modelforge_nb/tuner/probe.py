@@ -15,6 +15,7 @@ from typing import Any
 
 import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
+from modelforge_nb.environment import runs_root
 from modelforge_nb.registry import REGISTRY_FILE, Registry
 from modelforge_nb.tuner.launcher import reconcile, request_stop, start_worker
 
@@ -23,7 +24,7 @@ def _wait(run_dir: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reconcile(run_dir)  # a worker that died ends failed here, not after the timeout
-        status = str(rundir.read_json(run_dir / "status.json").get("status", "queued"))
+        status = str(rundir.read_status_file(run_dir).get("status", "queued"))
         if status not in rundir.ACTIVE:
             return status
         time.sleep(0.2)
@@ -50,7 +51,7 @@ def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]
     """Train two steps on the longest batch in a worker; return what it measured."""
     with tempfile.TemporaryDirectory(prefix="modelforge-probe-") as home:
         registry = Registry(Path(home) / REGISTRY_FILE)
-        run_dir = Path(home) / "runs" / "probe"
+        run_dir = runs_root(None, Path(home)) / "probe"
         identity = {"id": "probe", "name": "probe", "run_dir": str(run_dir)}
         identity["registry"] = str(registry.path)
         probe_config = config.model_copy(update={"output_root": None, "run_name": "probe"})
@@ -61,13 +62,13 @@ def run_probe(config: FinetuneConfig, *, timeout: float = 900) -> dict[str, Any]
         if status in rundir.ACTIVE:
             _wait(run_dir, 60)
         _until_exited(pid, 60)
-        result = rundir.read_json(run_dir / "status.json")
+        result = rundir.read_status_file(run_dir)
         if status != "completed":
             error = result.get("error")
             if status in rundir.ACTIVE:
                 error = f"no result within {timeout:.0f} s"
             return {"probe_status": status, "probe_error": error or f"ended {status}"}
-        measured = rundir.read_json(run_dir / "probe.json")
+        measured = rundir.read_json(run_dir / rundir.PROBE_FILE)
         measured["probe_status"] = status
         return measured
 
@@ -114,5 +115,5 @@ def probe_measure(run_dir: Path, on_gpu: bool, started: float) -> dict[str, Any]
         "probe_step_seconds": step_seconds,
         "probe_device": "cuda" if on_gpu else "cpu",
     }
-    rundir.write_json_atomic(run_dir / "probe.json", measured)
+    rundir.write_json_atomic(run_dir / rundir.PROBE_FILE, measured)
     return measured

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config.models import FinetuneConfig
 from modelforge_nb.config.tasks import TASKS, Task
 from modelforge_nb.data.lengths import max_length_for
@@ -35,7 +36,6 @@ from modelforge_nb.rundir import (
     append_event,
     beat,
     last_complete_checkpoint,
-    read_json,
     remove_partial_outputs,
     write_json_atomic,
 )
@@ -59,7 +59,7 @@ class RunState:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        identity = read_json(run_dir / "run.json")
+        identity = rundir.read_identity(run_dir)
         self.run_id = identity["id"]
         self.registry_path = identity.get("registry")
         self._last_index = 0.0
@@ -69,25 +69,22 @@ class RunState:
             update_index(self.registry_path, self.run_id, timeout=timeout, **columns)
 
     def set(self, status: str, **fields: Any) -> None:
-        current = read_json(self.run_dir / "status.json")
-        current.update(status=status, updated_at=time.time(), **fields)
-        write_json_atomic(self.run_dir / "status.json", current)
+        current = rundir.set_status(self.run_dir, status, updated_at=time.time(), **fields)
         columns = {
             k: current.get(k)
             for k in ("step", "total_steps", "last_loss", "error", "started_at", "updated_at")
         }
         if status == "completed":
-            columns["metrics"] = read_json(self.run_dir / "metrics.json")
+            columns["metrics"] = rundir.read_metrics(self.run_dir)
         self._index({"status": status, **columns})
 
     def progress(self, event: dict[str, Any]) -> None:
         """Record progress in status.json; index it at most once a second."""
         step, total, loss = event.get("step"), event.get("total_steps"), event.get("loss")
-        current = read_json(self.run_dir / "status.json")
-        current.update(step=step, total_steps=total, updated_at=time.time())
+        fields: dict[str, Any] = {"step": step, "total_steps": total, "updated_at": time.time()}
         if isinstance(loss, int | float):  # a "nan" logged as text is not a last loss
-            current["last_loss"] = loss
-        write_json_atomic(self.run_dir / "status.json", current)
+            fields["last_loss"] = loss
+        current = rundir.set_status(self.run_dir, **fields)
         now = time.monotonic()
         if now - self._last_index >= 1.0:
             self._last_index = now
@@ -254,7 +251,9 @@ def _stages(run_dir: Path | None) -> Any:
 
 
 def _divergence_causes(config: FinetuneConfig, precision: str) -> str:
-    causes = [f"a learning rate too high (training.learning_rate: {config.training.learning_rate})"]
+    rate = config.training.learning_rate
+    told = f"training.learning_rate: {rate}" if rate is not None else "the method's default"
+    causes = [f"a learning rate too high ({config.learning_rate:g}, {told})"]
     if config.adapter != "full":
         scale = config.lora.alpha / config.lora.r
         causes.append(f"a large LoRA scale (lora.alpha / lora.r = {scale:g})")
@@ -328,7 +327,7 @@ def train(
             "rows": len(data.train),
             "eval_rows": len(data.eval or []),
         }
-        write_json_atomic(run_dir / "prompt_format.json", prompt_format)
+        rundir.write_prompt_format(run_dir, prompt_format)
         append_event(
             run_dir,
             "start",
@@ -375,9 +374,9 @@ def train(
         )
     )
     if state is not None:
-        from modelforge_nb.tuner.effective import FILE_NAME, effective_arguments
+        from modelforge_nb.tuner.effective import effective_arguments
 
-        write_json_atomic(run_dir / FILE_NAME, effective_arguments(trainer))
+        write_json_atomic(run_dir / rundir.EFFECTIVE_ARGS_FILE, effective_arguments(trainer))
     stage("training")
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -397,7 +396,7 @@ def train(
     if eval_examples:
         metrics.update(evaluate(trainer, config, tokenizer, eval_examples, max_length, run_dir))
     if trainer.is_world_process_zero():
-        final = run_dir / ("model" if config.adapter == "full" else "adapter")
+        final = run_dir / (rundir.MODEL_DIR if config.adapter == "full" else rundir.ADAPTER_DIR)
         partial = run_dir / f"{final.name}.partial"
         trainer.save_model(str(partial))
         tokenizer.save_pretrained(str(partial))
@@ -442,7 +441,7 @@ def main(argv: list[str]) -> int:
         threading.Thread(target=_heartbeat, args=(run_dir, done), daemon=True).start()
     started = time.time()
     try:
-        config = FinetuneConfig.model_validate(read_json(run_dir / "config.json"))
+        config = rundir.read_config(run_dir)
         if state is not None:
             state.set("running", started_at=started, error=None, error_details=None)
             _stages(run_dir)("loading libraries")
@@ -468,7 +467,7 @@ def _record_outcome(
         reserve.release()
     if not outcome.stopped:
         outcome.metrics["runtime_s"] = round(time.time() - started, 2)
-        _attempt("write metrics.json", write_json_atomic, run_dir / "metrics.json", outcome.metrics)
+        _attempt("write the metrics", rundir.write_metrics, run_dir, outcome.metrics)
     _attempt(
         "append the end event", append_event, run_dir, "end", status=status, metrics=outcome.metrics
     )

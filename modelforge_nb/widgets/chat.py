@@ -15,7 +15,7 @@ import ipywidgets as widgets
 
 from modelforge_nb.chat import generate, generate_pair
 from modelforge_nb.environment import background_updates_shown
-from modelforge_nb.rundir import read_json, run_folder
+from modelforge_nb.rundir import read_config, run_folder
 from modelforge_nb.widgets.live import LiveDisplay
 
 #: Answers in the theme's colours, text and background together, so they stay readable in
@@ -46,11 +46,10 @@ class ChatWidget:
     """``widget`` is what the notebook shows; ``send(text)`` is what the Send button does."""
 
     def __init__(self, run: Any, *, side_by_side: bool = False) -> None:
-        from modelforge_nb.config.models import FinetuneConfig
 
         self.run = run
         folder = run_folder(run)
-        config = FinetuneConfig.model_validate(read_json(folder / "config.json"))
+        config = read_config(folder)
         self.task = config.task
         defaults = config.generation
         self.history: list[dict[str, str]] = []

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
+from run_helpers import resume_at_once
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import COMPLETE_MARKER, Run, Workspace, last_complete_checkpoint
 
@@ -61,6 +64,35 @@ def test_stop_saves_a_checkpoint_and_resume_finishes(
     starts = [e for e in run.events if e["type"] == "start"]
     assert starts[-1]["resumed_from"] == str(checkpoint)
     assert (run.output_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_two_resumes_at_once_start_one_worker(
+    tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
+) -> None:
+    """Two processes resume one failed run at the same moment: one gets it back queued or
+    running, the other ``run.active``, and a single worker trains it. Checking the status
+    and writing ``queued`` were two steps, so both callers often started a worker."""
+    context = multiprocessing.get_context("spawn")
+    workspace = Workspace(tmp_path)
+    config = _config(tiny_causal, tiny_data, max_steps=2, batch_size=2)
+    for trial in range(5):
+        run = workspace.create_run(config)
+        rundir.set_status(run.output_dir, "failed", error="The worker was lost.")
+        barrier, results = context.Barrier(2), context.Queue()
+        callers = [
+            context.Process(target=resume_at_once, args=(str(run.output_dir), barrier, results))
+            for _ in range(2)
+        ]
+        for caller in callers:
+            caller.start()
+        outcomes = [results.get(timeout=120) for _ in callers]
+        for caller in callers:
+            caller.join(timeout=60)
+        won = [o for o in outcomes if o in {"queued", "running"}]
+        assert len(won) == 1 and outcomes.count("run.active") == 1, (trial, outcomes)
+        assert run.wait(timeout=300) == "completed", run.error
+        starts = [e for e in run.events if e["type"] == "start"]
+        assert len(starts) == 1, (trial, [e["pid"] for e in starts])
 
 
 def test_audit_08_sigkill_ends_failed_with_partial_files_removed(

@@ -1,8 +1,10 @@
-"""Facts decided once: the precision rule (training and chat) and the runs folder (runs and
-preflight's free-disk check)."""
+"""Facts decided once: the precision rule (training and chat), the runs folder (runs and
+preflight's free-disk check) and the run folder's file names (rundir.py alone)."""
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,62 @@ def test_a_long_runs_tail_is_read_without_reading_the_whole_log(tmp_path: Path) 
     steps = [e["step"] for e in tail]
     assert steps[-1] == 100_000 and steps == list(range(steps[0], 100_001))
     assert 500 < len(steps) < 2000  # whole lines from the last 64 KiB only
+
+
+def _spelled_names(tree: ast.AST, names: frozenset[str]) -> list[tuple[int, str]]:
+    """Run-folder file names written out in string literals (docstrings aside): a literal
+    that is the name, or holds it as a path part or a word (``runs/*/events.jsonl``,
+    ``see worker.log``)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    pattern = re.compile(
+        r"(?<![\w.-])(" + "|".join(re.escape(n) for n in sorted(names)) + r")(?![\w-])"
+    )
+    return sorted(
+        (node.lineno, match.group(1))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if id(node) not in docstrings
+        for match in pattern.finditer(node.value)
+    )
+
+
+#: preflight (plan/) reads a *model's* config.json (a Hub or saved model folder), not a run's.
+_MODEL_CONFIG_READERS = "plan/"
+
+
+def test_only_rundir_spells_the_run_folders_file_names() -> None:
+    import modelforge_nb.rundir as rundir
+
+    package = Path(rundir.__file__).parent
+    spelled = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package).as_posix()
+        if where == "rundir.py":
+            continue
+        names = rundir.FILE_NAMES
+        if where.startswith(_MODEL_CONFIG_READERS):
+            names = names - {rundir.MODEL_CONFIG_FILE}
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        spelled += [f"{where}:{line}: {name}" for line, name in _spelled_names(tree, names)]
+    assert spelled == []
+
+
+def test_the_file_name_check_finds_a_spelled_name() -> None:
+    import modelforge_nb.rundir as rundir
+
+    source = (
+        '"""Reads status.json (a docstring may name it)."""\n'
+        'STATUS = "status.json"\n'
+        'glob = f"runs/*/events.jsonl"\n'
+        'fine = "adapter_config.json", "tokenizer_config.json"\n'
+        'message = "see worker.log."\n'
+    )
+    found = [name for _line, name in _spelled_names(ast.parse(source), rundir.FILE_NAMES)]
+    assert found == ["status.json", "events.jsonl", "worker.log"]
