@@ -78,7 +78,7 @@ PROBE_STEPS = 2
 
 def probe_setup(config: FinetuneConfig, data: Any) -> tuple[Any, FinetuneConfig]:
     """The longest rows, enough for two full optimizer steps, and a two-step config."""
-    from modelforge_nb.data.checks import example_text
+    from modelforge_nb.data.lengths import example_text
 
     per_step = config.training.batch_size * config.training.grad_accum
     longest = sorted(
