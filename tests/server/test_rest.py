@@ -271,7 +271,7 @@ def _lock_index(index: Path) -> sqlite3.Connection:
     return locker
 
 
-def test_issue_30_the_server_answers_while_a_listing_waits_on_a_locked_index(
+def test_the_server_answers_while_a_listing_waits_on_a_locked_index(
     server: Server, runs: dict[str, Run], home: Path
 ) -> None:
     index = home / REGISTRY_FILE
@@ -303,7 +303,7 @@ def test_issue_30_the_server_answers_while_a_listing_waits_on_a_locked_index(
     assert runs["done"].id in {r["id"] for r in body["runs"]}
 
 
-def test_issue_30_a_get_never_writes_a_missing_or_damaged_index(
+def test_a_get_never_writes_a_missing_or_damaged_index(
     server: Server, runs: dict[str, Run], home: Path
 ) -> None:
     from modelforge_nb.runs import Workspace
