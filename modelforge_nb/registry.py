@@ -1,4 +1,4 @@
-"""The run index: SQLite in WAL mode, one short connection per operation.
+"""The run index: SQLite with a rollback journal, one short connection per operation.
 
 The run folders are the source of truth; the registry indexes them (identity, status,
 progress, final metrics) so a listing of hundreds of runs is one query, and
@@ -7,10 +7,17 @@ progress, final metrics) so a listing of hundreds of runs is one query, and
 damaged one aside and rebuilds it. Each operation opens and closes its own connection (no
 pool, no shared handle), with a busy timeout, so the kernel and a worker process can write
 at once.
+
+Not WAL: every WAL connection maps the shared-memory file ``-shm`` into its process, so a
+damaged or truncated ``-shm`` (a sync client, a user cleaning up) kills the training
+worker with SIGBUS in the middle of a progress write; WAL also does not work on network
+filesystems. A rollback journal costs readers a few milliseconds' wait during a write,
+which the busy timeout absorbs; a damaged file is then only an error, never a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -90,7 +97,8 @@ class Registry:
         self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                _leave_wal(conn)
             conn.executescript(_SCHEMA)
             present = {row["name"] for row in conn.execute("PRAGMA table_info(runs)")}
             for name, kind in _ADDED.items():
@@ -192,11 +200,18 @@ def _rebuilt(registry: Registry, runs_root: Path) -> bool:
     return True
 
 
+def _leave_wal(conn: sqlite3.Connection) -> None:
+    """Turn an index kept in WAL mode (by an earlier release) to the rollback journal.
+    While another process has it open the switch is refused; a later open makes it."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode=DELETE")
+
+
 def _move_aside(index: Path) -> None:
-    """Keep an unreadable index (and its WAL files) beside a new one, and say so."""
+    """Keep an unreadable index (and its journal files) beside a new one, and say so."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = index.with_name(f"{index.name}.unreadable-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         part = index.with_name(index.name + suffix)
         if part.exists():
             part.replace(kept.with_name(kept.name + suffix))

@@ -261,8 +261,9 @@ def test_audit_18_handlers_are_fully_annotated() -> None:
 def _lock_index(index: Path) -> sqlite3.Connection:
     """Hold ``index`` so that no other connection reads or writes it until closed.
 
-    In WAL mode a plain ``BEGIN EXCLUSIVE`` still lets readers in; the exclusive locking
-    mode, with one read inside the transaction, keeps them out too.
+    ``BEGIN EXCLUSIVE`` keeps readers out of a rollback-journal index; the exclusive locking
+    mode, with one read inside the transaction, keeps them out of an index another
+    release left in WAL mode too.
     """
     locker = sqlite3.connect(index, timeout=30, isolation_level=None)
     locker.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -275,7 +276,7 @@ def test_the_server_answers_while_a_listing_waits_on_a_locked_index(
     server: Server, runs: dict[str, Run], home: Path
 ) -> None:
     index = home / REGISTRY_FILE
-    assert server.call("GET", "/modelforge/api/runs")[0] == 200  # the index exists, in WAL mode
+    assert server.call("GET", "/modelforge/api/runs")[0] == 200  # the index exists
     listing: dict[str, Any] = {}
 
     def list_runs() -> None:

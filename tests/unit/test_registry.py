@@ -1,10 +1,12 @@
-"""The registry: short connections, WAL, concurrent writers, rebuildable, isolated."""
+"""The registry: short connections, a rollback journal, concurrent writers, rebuildable,
+isolated, and a damaged file never kills the process writing it."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -74,7 +76,55 @@ def test_audit_12_worker_and_kernel_write_at_once_without_locking(tmp_path: Path
         text=True,
         check=True,
     )
-    assert journal.stdout.strip() == "wal"
+    assert journal.stdout.strip() == "delete"
+
+
+def test_an_index_left_in_wal_mode_is_turned_to_the_rollback_journal(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x)")
+    Registry(path)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert not path.with_name(path.name + "-shm").exists()
+
+
+DAMAGED_WRITER = """
+import sys, time
+from modelforge_nb.registry import update_index
+for i in range(400):
+    update_index(sys.argv[1], "a", timeout=0.1, step=i)
+    time.sleep(0.005)
+print("done")
+"""
+
+
+def test_an_index_damaged_while_a_worker_writes_it_does_not_kill_the_worker(
+    tmp_path: Path,
+) -> None:
+    """Overwriting the index files while the kernel holds the index open and a worker
+    writes progress: in WAL mode the worker died of SIGBUS (its mapped ``-shm`` cut short);
+    now each write only fails and says so."""
+    path = tmp_path / "registry.sqlite3"
+    Registry(path).add({"id": "a", "name": "a", "status": "running", "run_dir": str(tmp_path)})
+    with closing(sqlite3.connect(path)) as held:
+        held.execute("SELECT * FROM runs").fetchall()
+        writer = subprocess.Popen(
+            [sys.executable, "-c", DAMAGED_WRITER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and writer.poll() is None:
+            for part in tmp_path.glob("registry.sqlite3*"):
+                part.write_bytes(b"this is not a database " * 200)
+            time.sleep(0.001)
+        out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, f"the writer ended with {writer.returncode}"
+    assert out.strip() == "done"
+    assert "The run index was not updated" in err
 
 
 def test_audit_11_two_homes_never_see_each_other(tmp_path: Path) -> None:
