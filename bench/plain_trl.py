@@ -5,7 +5,9 @@ Writes OUT_DIR/timings.json (the wall-clock time of every logged step and the pr
 peak memory) and OUT_DIR/effective_args.json, recorded the way the modelforge_nb worker
 records its runs, so that ``make bench`` can prove both sides train the same thing.
 Arguments that trl defaults differently from modelforge_nb are set here explicitly, as a
-user matching a notebook run would: trl turns gradient checkpointing on by default.
+user matching a notebook run would: trl turns gradient checkpointing on by default, and
+transformers logs the mean of earlier losses in place of a NaN or infinite one (the worker
+logs it as it is). ``tests/integration/test_bench.py`` fails when the two drift apart.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def main() -> None:
         optim="adamw_torch",
         logging_steps=1,
         logging_first_step=True,
+        logging_nan_inf_filter=False,
         gradient_checkpointing=False,
         save_steps=10**9,
         save_total_limit=2,

@@ -18,11 +18,13 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +41,14 @@ WARMUP_STEPS = 5
 def _steady(times: dict[int, float]) -> float:
     steps = sorted(times)
     gaps = [times[b] - times[a] for a, b in itertools.pairwise(steps) if a >= WARMUP_STEPS]
-    return statistics.median(gaps)
+    return statistics.median(gaps) if gaps else float("nan")  # too few steps to time
 
 
 class NotLikeForLike(Exception):
     """The two sides did not train the same thing; no ratio may be reported."""
 
 
-def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
+def plain(model: Path, data: Path, work: Path, seed: int, steps: int = STEPS) -> dict[str, Any]:
     from modelforge_nb.tuner.launcher import worker_environment
 
     out = work / f"plain-{seed}-{time.time_ns()}"
@@ -60,12 +62,12 @@ def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
             str(model),
             str(data),
             str(out),
-            str(STEPS),
+            str(steps),
             str(seed),
         ],
         check=True,
         capture_output=True,
-        env=worker_environment(bench_config(model, data, seed)),
+        env=worker_environment(bench_config(model, data, seed, steps)),
     )
     record = json.loads((out / "timings.json").read_text())
     times = {int(k): v for k, v in record["times"].items()}
@@ -77,7 +79,7 @@ def plain(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
     }
 
 
-def bench_config(model: Path, data: Path, seed: int) -> Any:
+def bench_config(model: Path, data: Path, seed: int, steps: int = STEPS) -> Any:
     from modelforge_nb.config import FinetuneConfig
 
     return FinetuneConfig(
@@ -85,7 +87,7 @@ def bench_config(model: Path, data: Path, seed: int) -> Any:
         dataset=str(data),
         lora={"r": 16, "alpha": 32, "dropout": 0.05},
         training={
-            "max_steps": STEPS,
+            "max_steps": steps,
             "batch_size": 8,
             "grad_accum": 1,
             "learning_rate": 1e-2,
@@ -97,16 +99,26 @@ def bench_config(model: Path, data: Path, seed: int) -> Any:
     )
 
 
-def modelforge(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]:
+#: The bench's sides: plain trl; modelforge_nb with the kernel waiting (``run.wait()``);
+#: modelforge_nb with a dashboard following at its default refresh (``board.follow()``).
+SIDES = ("plain", "waiting", "dashboard")
+
+
+def modelforge(
+    model: Path, data: Path, work: Path, seed: int, *, steps: int = STEPS, dashboard: bool = True
+) -> dict[str, Any]:
     from modelforge_nb.runs import Workspace
     from modelforge_nb.widgets.dashboard import Dashboard
 
     start = time.time()
-    run = Workspace(work / "home").finetune(bench_config(model, data, seed))
-    board = Dashboard(run)
+    run = Workspace(work / "home").finetune(bench_config(model, data, seed, steps))
     sent: list[Any] = []
-    board.plots.observe(sent.append, names="value")
-    board.follow(poll=0.05)
+    if dashboard:
+        board = Dashboard(run)
+        board.plots.observe(sent.append, names="value")
+        board.follow()
+    else:
+        run.wait()
     if run.status != "completed":
         raise RuntimeError(f"the modelforge_nb run ended {run.status}: {run.error}")
     logs = {int(e["step"]): float(e["time"]) for e in run.history if e["type"] == "log"}
@@ -119,38 +131,61 @@ def modelforge(model: Path, data: Path, work: Path, seed: int) -> dict[str, Any]
     }
 
 
-def overhead(work: Path) -> dict[str, Any]:
+def tiny_inputs(work: Path) -> tuple[Path, Path]:
+    """The tiny model and its SFT data, built under ``work``."""
     from modelforge_nb import tiny
+
+    return tiny.build_causal_lm(work / "model"), tiny.write_datasets(work / "data")["sft"]
+
+
+def like_for_like(work: Path, steps: int = 2) -> list[str]:
+    """Train ``steps`` steps with the plain trl script and with modelforge_nb (the same tiny
+    model, data and seed); the differences of their effective records, [] when alike."""
     from modelforge_nb.tuner.effective import differences
 
-    model = tiny.build_causal_lm(work / "model")
-    data = tiny.write_datasets(work / "data")["sft"]
-    sides: dict[str, list[dict[str, Any]]] = {"plain": [], "modelforge": []}
+    model, data = tiny_inputs(work)
+    # Side by side: each is a process of its own, and the test waits for the slower only.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(_side, "plain", model, data, work, 42, steps)
+        second = _side("waiting", model, data, work, 42, steps)
+        return differences(first.result()["effective"], second["effective"])
+
+
+def _side(name: str, model: Path, data: Path, work: Path, seed: int, steps: int) -> dict[str, Any]:
+    if name == "plain":
+        return plain(model, data, work, seed, steps)
+    return modelforge(model, data, work, seed, steps=steps, dashboard=name == "dashboard")
+
+
+def overhead(work: Path) -> dict[str, Any]:
+    from modelforge_nb.tuner.effective import differences
+
+    model, data = tiny_inputs(work)
+    sides: dict[str, list[dict[str, Any]]] = {name: [] for name in SIDES}
     for repeat in range(REPEATS):
         seed = 42 + repeat
-        order = ("plain", "modelforge") if repeat % 2 == 0 else ("modelforge", "plain")
+        # Each repeat starts with the next side, so no side always runs first or last.
+        order = SIDES[repeat % len(SIDES) :] + SIDES[: repeat % len(SIDES)]
         for name in order:
-            side = plain if name == "plain" else modelforge
-            sides[name].append(side(model, data, work, seed))
-        diff = differences(sides["plain"][-1]["effective"], sides["modelforge"][-1]["effective"])
-        if diff:
-            raise NotLikeForLike("\n".join(diff))
+            sides[name].append(_side(name, model, data, work, seed, STEPS))
+        for name in SIDES[1:]:
+            diff = differences(sides["plain"][-1]["effective"], sides[name][-1]["effective"])
+            if diff:
+                raise NotLikeForLike("\n".join(diff))
 
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in sides[name])
 
+    plain_step = median("plain", "step")
     return {
-        "plain_step": median("plain", "step"),
-        "mf_step": median("modelforge", "step"),
-        "ratio": median("modelforge", "step") / median("plain", "step"),
-        "plain_start": median("plain", "start"),
-        "mf_start": median("modelforge", "start"),
-        "plain_peak": median("plain", "peak"),
-        "mf_peak": median("modelforge", "peak"),
-        "plot_messages": median("modelforge", "messages"),
-        "plain_steps": [r["step"] for r in sides["plain"]],
-        "mf_steps": [r["step"] for r in sides["modelforge"]],
-        "effective": sides["modelforge"][-1]["effective"],
+        **{f"{name}_step": median(name, "step") for name in SIDES},
+        "ratio_waiting": median("waiting", "step") / plain_step,
+        "ratio_dashboard": median("dashboard", "step") / plain_step,
+        **{f"{name}_start": median(name, "start") for name in SIDES},
+        **{f"{name}_peak": median(name, "peak") for name in SIDES},
+        "plot_messages": median("dashboard", "messages"),
+        **{f"{name}_steps": [r["step"] for r in sides[name]] for name in SIDES},
+        "effective": sides["dashboard"][-1]["effective"],
         "model": model,
         "data": data,
     }
@@ -243,7 +278,7 @@ def preflight_figures(over: dict[str, Any]) -> dict[str, Any]:
     return {
         "local_ms": statistics.median(timings) * 1000,
         "embedded_ms": embedded_time * 1000,
-        "tiny": {**estimate_against_measured(config), "run": over["mf_peak"]},
+        "tiny": {**estimate_against_measured(config), "run": over["waiting_peak"]},
         "smollm2": estimate_against_measured(embedded),
     }
 
@@ -255,18 +290,41 @@ def versions() -> str:
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
-def _spread(plain_steps: list[float], mf_steps: list[float]) -> str:
-    """Whether the two sides' per-repeat timings overlap, said in a sentence."""
+def _spread(plain_steps: list[float], mf_steps: list[float], side: str = "modelforge_nb") -> str:
+    """Whether plain trl's and one modelforge_nb side's per-repeat timings overlap, said in a
+    sentence."""
+    ranges = (
+        f"plain trl {min(plain_steps):.4f}-{max(plain_steps):.4f}, {side} "
+        f"{min(mf_steps):.4f}-{max(mf_steps):.4f}"
+    )
     low = max(min(plain_steps), min(mf_steps))
     high = min(max(plain_steps), max(mf_steps))
     if low <= high:
         return (
-            "The per-repeat s/step of the two sides overlap (plain trl "
-            f"{min(plain_steps):.4f}-{max(plain_steps):.4f}, modelforge_nb "
-            f"{min(mf_steps):.4f}-{max(mf_steps):.4f}): the ratio is within this machine's "
-            "noise, not a difference between the two."
+            f"The per-repeat s/step of plain trl and {side} overlap ({ranges}): the ratio is "
+            "within this machine's noise, not a difference between the two."
         )
-    return "The per-repeat s/step of the two sides do not overlap."
+    return f"The per-repeat s/step of plain trl and {side} do not overlap ({ranges})."
+
+
+def commit() -> str:
+    """The git commit the bench ran on, and whether the work tree had changes."""
+
+    executable = shutil.which("git")
+    if executable is None:
+        return "unknown (no git)"
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            [executable, *args], cwd=BENCH.parent, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"{head} (with uncommitted changes)" if dirty else f"{head} (clean tree)"
 
 
 def _gb(value: float) -> str:
@@ -274,9 +332,14 @@ def _gb(value: float) -> str:
 
 
 def main() -> int:
+    ran_on = commit()  # before RESULTS.md is written over
+    print(f"{COMMAND} on commit {ran_on}", flush=True)
     with tempfile.TemporaryDirectory(prefix="modelforge-bench-") as tmp:
         work = Path(tmp)
-        print("overhead: plain trl vs modelforge_nb with a dashboard ...", flush=True)
+        print(
+            "overhead: plain trl vs modelforge_nb waiting and with a dashboard following ...",
+            flush=True,
+        )
         try:
             over = overhead(work)
         except NotLikeForLike as error:
@@ -288,6 +351,11 @@ def main() -> int:
             return 1
         effective = over.pop("effective")
         print(json.dumps({k: v for k, v in over.items() if k not in {"model", "data"}}, indent=1))
+        spreads = [
+            _spread(over["plain_steps"], over["waiting_steps"], "modelforge_nb waiting"),
+            _spread(over["plain_steps"], over["dashboard_steps"], "modelforge_nb + dashboard"),
+        ]
+        print("\n".join(spreads), flush=True)
         ui = ui_cost()
         print(json.dumps(ui, indent=1), flush=True)
         print("preflight: estimate against the probe's measured peak ...", flush=True)
@@ -300,19 +368,19 @@ def main() -> int:
     tiny, smol = pf["tiny"], pf["smollm2"]
     rows = [
         ("Steady-state s/step, plain trl script", f"{over['plain_step']:.4f}"),
-        ("Steady-state s/step, modelforge_nb + dashboard", f"{over['mf_step']:.4f}"),
-        ("Ratio, modelforge_nb / plain trl (same effective arguments)", f"{over['ratio']:.3f}"),
+        ("Steady-state s/step, modelforge_nb, kernel waiting", f"{over['waiting_step']:.4f}"),
+        ("Steady-state s/step, modelforge_nb + dashboard", f"{over['dashboard_step']:.4f}"),
+        ("Ratio, modelforge_nb waiting / plain trl", f"{over['ratio_waiting']:.3f}"),
+        ("Ratio, modelforge_nb + dashboard / plain trl", f"{over['ratio_dashboard']:.3f}"),
         (
-            "Each repeat's s/step, plain trl / modelforge_nb",
-            ", ".join(f"{s:.4f}" for s in over["plain_steps"])
-            + " / "
-            + ", ".join(f"{s:.4f}" for s in over["mf_steps"]),
+            "Each repeat's s/step, plain trl / waiting / + dashboard",
+            " / ".join(", ".join(f"{s:.4f}" for s in over[f"{name}_steps"]) for name in SIDES),
         ),
         ("Call to first step, plain trl script (s)", f"{over['plain_start']:.2f}"),
-        ("Call to first step, modelforge_nb (s)", f"{over['mf_start']:.2f}"),
-        ("Start-up overhead (s)", f"{over['mf_start'] - over['plain_start']:+.2f}"),
+        ("Call to first step, modelforge_nb (s)", f"{over['waiting_start']:.2f}"),
+        ("Start-up overhead (s)", f"{over['waiting_start'] - over['plain_start']:+.2f}"),
         ("Peak RSS, plain trl script (GB)", _gb(over["plain_peak"])),
-        ("Peak RSS, modelforge_nb worker (GB)", _gb(over["mf_peak"])),
+        ("Peak RSS, modelforge_nb worker (GB)", _gb(over["waiting_peak"])),
         (
             f"Plot updates sent during a {STEPS}-step run logging every step",
             f"{over['plot_messages']:.0f}",
@@ -348,10 +416,14 @@ def main() -> int:
         "# Benchmarks",
         "",
         f"Machine: {machine}. Date: {time.strftime('%Y-%m-%d')}. Versions: {versions()}.",
-        f"Every figure below was printed by `{COMMAND}` (bench/run.py) in that run.",
+        f"Every figure below was printed by `{COMMAND}` (bench/run.py) in that run, on commit "
+        f"{ran_on}.",
         f"Overhead runs: tiny Llama model, LoRA r=16, batch 8, {STEPS} steps, logging every "
         f"step, {REPEATS} interleaved repeats per side, medians; steady state skips the first "
-        f"{WARMUP_STEPS} steps.",
+        f"{WARMUP_STEPS} steps. Three sides: the plain trl script (bench/plain_trl.py), "
+        "modelforge_nb with the kernel waiting (`run.wait()`), and modelforge_nb with a "
+        "dashboard following the run at its default refresh (`Dashboard(run).follow()`); the "
+        "first ratio is what the worker costs, the second what the live dashboard adds.",
         "",
         "Like for like: both sides recorded their effective training arguments, LoRA config, "
         "model and tokenized training data (`modelforge_nb/tuner/effective.py`), and every "
@@ -366,7 +438,7 @@ def main() -> int:
         f"{effective['train_data']['rows']} training rows with data hash "
         f"`{effective['train_data']['sha256']}`.",
         "",
-        _spread(over["plain_steps"], over["mf_steps"]),
+        *spreads,
         "",
         "Memory: peak RSS of the training process on the CPU (loading included). The probe is "
         "`preflight(config, probe=True)`: two real steps on the longest batch.",
