@@ -22,7 +22,7 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml $(LOCK_EXTRAS) --python-versio
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: FORCE setup lock browser demo test test-latest test-oldest test-colab screenshots-colab lint typecheck jstest pytest lab \
+.PHONY: FORCE setup lock browser demo test test-fast test-latest test-oldest test-colab screenshots-colab lint typecheck jstest pytest lab \
 	wheel bench docs screenshots robustness clean
 
 setup: $(STAMP)
@@ -117,8 +117,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Two pytest workers (pytest-xdist), one test file each at a time, so a file's module-scoped
+# fixtures (trained runs, servers) are built once. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 pytest: setup browser
-	$(BIN)/python -m pytest -m "not colab"
+	$(BIN)/python -m pytest -m "not colab" $(PYTEST_PARALLEL)
+
+# For iteration: everything that trains, converts a model or drives a browser left out.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not colab" $(PYTEST_PARALLEL)
 
 # The sidebar's rendering logic, with the npm toolchain pinned in labextension/package-lock.json.
 jstest: setup

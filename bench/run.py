@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BENCH = Path(__file__).resolve().parent
 COMMAND = "make bench"
 STEPS = int(os.environ.get("MODELFORGE_BENCH_STEPS", "60"))
-REPEATS = int(os.environ.get("MODELFORGE_BENCH_REPEATS", "3"))
+REPEATS = int(os.environ.get("MODELFORGE_BENCH_REPEATS", "5"))
 WARMUP_STEPS = 5
 
 
@@ -280,7 +280,42 @@ def preflight_figures(over: dict[str, Any]) -> dict[str, Any]:
         "embedded_ms": embedded_time * 1000,
         "tiny": {**estimate_against_measured(config), "run": over["waiting_peak"]},
         "smollm2": estimate_against_measured(embedded),
+        "short": short_rows(over["data"].parent),
     }
+
+
+#: Settings no calibration row holds: (batch size, max_seq_length, gradient checkpointing).
+SHORT_ROW_SETTINGS = ((3, 384, True), (1, 1024, False))
+
+
+def short_rows(work: Path) -> list[dict[str, Any]]:
+    """The embedded SmolLM2 on short rows (about 20 tokens each) with a long
+    ``max_seq_length``: the estimate must follow the data's lengths, not the cap."""
+    from modelforge_nb.config import FinetuneConfig
+
+    data = work / "short_rows.jsonl"
+    with data.open("w", encoding="utf-8") as handle:
+        for i in range(64):
+            row = {"prompt": f"What colour is kettle {i}?", "completion": f"Kettle {i} is blue."}
+            handle.write(json.dumps(row) + "\n")
+    figures = []
+    for batch, length, checkpointing in SHORT_ROW_SETTINGS:
+        config = FinetuneConfig(
+            model="modelforge:smollm2-135m-instruct",
+            dataset=str(data),
+            training={
+                "batch_size": batch,
+                "grad_accum": 1,
+                "max_seq_length": length,
+                "gradient_checkpointing": checkpointing,
+                "max_steps": 20,
+            },
+        )
+        figures.append(
+            {"batch": batch, "length": length, "checkpointing": checkpointing}
+            | estimate_against_measured(config)
+        )
+    return figures
 
 
 def versions() -> str:
@@ -410,6 +445,14 @@ def main() -> int:
         (
             "Quickstart SmolLM2 run: preflight estimate / probe peak (GB)",
             f"{_gb(smol['estimate'])} / {_gb(smol['probe'])}",
+        ),
+        *(
+            (
+                f"SmolLM2, short rows, batch {f['batch']} x max_seq_length {f['length']}"
+                f"{', checkpointing' if f['checkpointing'] else ''}: estimate / probe peak (GB)",
+                f"{_gb(f['estimate'])} / {_gb(f['probe'])} ({f['estimate'] / f['probe']:.2f}x)",
+            )
+            for f in pf["short"]
         ),
     ]
     lines = [

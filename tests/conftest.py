@@ -17,6 +17,11 @@ if os.environ.get("CI"):
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # With pytest-xdist each test process (and every training worker it starts) shares the
+    # cores with the others; torch's default of one thread per core then spends its time in
+    # OpenMP's spin-waits (see tests/run_helpers.py:one_thread_per_worker).
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -417,8 +417,19 @@ def preflight(
         longest_tokens=report.dataset.longest_tokens,
         download_bytes=download or 0,
     )
-    report.estimate = estimate
-    _check_memory(config, shape, machine, report, estimate)
+    if report.dataset.errors and report.dataset.longest_tokens is None:
+        # the data's lengths decide the sequence length: no verdict built on a guess
+        report.warnings.append(
+            PreflightIssue(
+                "memory.not_estimated",
+                "Memory is estimated once the dataset can be read: its lengths decide how "
+                "long the training sequences are.",
+                "dataset",
+            )
+        )
+    else:
+        report.estimate = estimate
+        _check_memory(config, shape, machine, report, estimate)
     _check_disk(config, report, estimate)
     if probe and report.ok:
         from modelforge_nb.plan.probe import add_probe

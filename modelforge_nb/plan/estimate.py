@@ -32,6 +32,7 @@ __all__ = [
     "model_shape",
     "read_model_config",
     "resolve_precision",
+    "sequence_for",
 ]
 
 GB = 1e9
@@ -121,6 +122,9 @@ class Estimate:
     being computed and the next one, prefetched."""
     generation_bytes: int = 0
     """GRPO: the key/value cache of the completions one generation pass samples."""
+    sequence_basis: str = ""
+    """Where ``sequence_length`` comes from: the data's longest example or max_seq_length,
+    and why."""
 
     @property
     def peak_bytes(self) -> int:
@@ -180,6 +184,9 @@ class Estimate:
         parts = ", ".join(f"{name} {value / GB:.2f}" for name, value in self.terms().items())
         text = (
             f"peak {memory} about {self.peak_bytes / GB:.2f} GB ({parts}); "
+            f"sequences of {self.sequence_length} tokens"
+            + (f" ({self.sequence_basis})" if self.sequence_basis else "")
+            + "; "
             f"disk about {self.disk_bytes / GB:.2f} GB; "
             f"{self.trainable_params:,} of {self.params:,} parameters trained"
         )
@@ -255,6 +262,40 @@ def _tokens_per_second(hardware: HardwareInfo, shape: ModelShape, trains_all: bo
     return hardware.cpu_count * 15e9 / flops_per_token
 
 
+def sequence_for(config: FinetuneConfig, longest_tokens: int | None) -> tuple[int, str]:
+    """The longest sequence a training batch will hold, and where that number comes from.
+
+    Batches are padded to their own longest example (trl's and transformers' collators),
+    so without packing the batch that holds the data's longest example is the peak: that
+    example plus the room ``auto`` keeps for the prompt format, at most ``max_seq_length``.
+    Packing fills every sequence to ``max_seq_length``, and the span (QA) task pads every
+    example to it.
+    """
+    from modelforge_nb.data.format import auto_max_length
+
+    limit = config.training.max_seq_length
+    if not isinstance(limit, int):
+        if longest_tokens:
+            seq = auto_max_length(longest_tokens)
+            return seq, f"max_seq_length auto: the longest example, {longest_tokens} tokens"
+        return _AUTO_SEQUENCE, (
+            f"max_seq_length auto, taken as {_AUTO_SEQUENCE}: the data's lengths are not known"
+        )
+    if config.training.packing:
+        return limit, "max_seq_length: packing fills every sequence"
+    if TASKS[config.task].kind == "span":
+        return limit, "max_seq_length: question answering pads every example to it"
+    if not longest_tokens:
+        return limit, "max_seq_length: the data's lengths are not known"
+    seq = min(limit, auto_max_length(longest_tokens))
+    if seq == limit:
+        return limit, f"max_seq_length: the longest example, {longest_tokens} tokens, reaches it"
+    return seq, (
+        f"the longest example, {longest_tokens} tokens, with room for the prompt format: "
+        f"batches are padded to their longest, not to max_seq_length {limit}"
+    )
+
+
 def _weights(config: FinetuneConfig, shape: ModelShape, half: int) -> int:
     """The base model's weights as the worker loads them."""
     if config.adapter == "full":
@@ -320,20 +361,16 @@ def estimate_run(
 ) -> Estimate:
     """Peak memory and disk for ``config`` on ``hardware``, broken down by term.
 
-    ``longest_tokens`` (the data's longest example) is what ``max_seq_length: auto`` resolves
-    from, as in the worker; without it "auto" is taken as 512 tokens. ``loss`` overrides
-    how the loss is computed (:func:`loss_kind`), for measurements made with other trainers.
+    ``longest_tokens`` (the data's longest example) sets the sequence length
+    (:func:`sequence_for`); without it the sequences are taken as ``max_seq_length`` long
+    (512 tokens for "auto"). ``loss`` overrides how the loss is computed
+    (:func:`loss_kind`), for measurements made with other trainers.
     """
-    from modelforge_nb.data.format import auto_max_length
-
     training = config.training
     precision = resolve_precision(training.precision, hardware)
     on_gpu = hardware.has_cuda
     half = 2 if precision in {"bf16", "fp16"} else 4
-    if isinstance(training.max_seq_length, int):
-        seq = training.max_seq_length
-    else:
-        seq = auto_max_length(longest_tokens) if longest_tokens else _AUTO_SEQUENCE
+    seq, basis = sequence_for(config, longest_tokens)
     params = shape.params
     if config.adapter == "full":
         trainable = params
@@ -356,12 +393,13 @@ def estimate_run(
     if config.method == "grpo":
         # one pass samples batch_size x grad_accum completions (whole groups of
         # num_generations), each prompt + completion long; the key/value cache holds them
-        # all, sized as if every head had its own keys (an upper bound with grouped queries)
+        # all: keys and values of every layer, one per key/value head (grouped-query
+        # attention shares them between query heads)
         completion = config.grpo.max_completion_length
         sequences = training.batch_size * training.grad_accum
         seq += completion
         tokens = training.batch_size * seq
-        generation = 2 * shape.num_layers * shape.hidden_size * half * sequences * seq
+        generation = 2 * shape.num_layers * shape.kv_width * half * sequences * seq
         generated = sequences * completion
     loss = loss or loss_kind(config)
     checkpointing = training.gradient_checkpointing
@@ -404,6 +442,7 @@ def estimate_run(
         device="cuda" if on_gpu else "cpu",
         precision=precision,
         sequence_length=seq,
+        sequence_basis=basis,
         params=params,
         trainable_params=trainable,
         weights_bytes=int(weights),

@@ -33,6 +33,9 @@ class ModelShape:
     module_units: tuple[tuple[str, int], ...] = ()
     """In + out features of the linear layers, summed by module name (``q_proj``, ...)."""
     num_heads: int = 0
+    kv_width: int = 0
+    """Key/value features per token per layer: key/value heads x head size (a model with
+    grouped-query attention keeps fewer than ``hidden_size``)."""
     attention: str = "sdpa"
     """The attention transformers loads: ``eager`` keeps each layer's score matrix."""
 
@@ -135,16 +138,20 @@ def _shape(config_json: str, auto_class: str) -> ModelShape:
             by_name[leaf] = by_name.get(leaf, 0) + units
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     heads = getattr(text, "num_attention_heads", 0) or getattr(text, "num_heads", 0)
+    hidden = int(getattr(text, "hidden_size", 0) or getattr(text, "d_model", 0))
+    head_size = getattr(text, "head_dim", None) or (hidden // heads if heads else 0)
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
     return ModelShape(
         model_type=config.model_type,
         params=sum(p.numel() for p in unique.values()),
         linear_params=linear_params,
         lora_units=lora_units,
-        hidden_size=int(getattr(text, "hidden_size", 0) or getattr(text, "d_model", 0)),
+        hidden_size=hidden,
         num_layers=int(getattr(text, "num_hidden_layers", 0) or getattr(text, "num_layers", 0)),
         vocab_size=int(getattr(text, "vocab_size", 0)),
         module_units=tuple(sorted(by_name.items())),
         num_heads=int(heads or 0),
+        kv_width=int(kv_heads or 0) * int(head_size or 0) or hidden,
         # transformers loads SDPA where the architecture supports it, else eager attention
         attention="sdpa" if getattr(model, "_supports_sdpa", False) else "eager",
     )

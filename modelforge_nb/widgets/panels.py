@@ -115,6 +115,11 @@ def _memory_rows(report: Any) -> str:
     if estimate.world_size > 1:
         where += f" per process ({estimate.strategy} over {estimate.world_size})"
     rows = [
+        f"<tr><td>sequence length<div style='opacity: 0.75'>"
+        f"{html.escape(estimate.sequence_basis)}</div></td>"
+        f"<td style='text-align: right'>{estimate.sequence_length:,} tokens</td></tr>"
+    ]
+    rows += [
         f"<tr><td>{html.escape(name)}</td><td style='text-align: right'>{value / 1e9:.2f} GB"
         "</td></tr>"
         for name, value in estimate.terms().items()

@@ -57,6 +57,10 @@ def test_every_catalog_entry_fits_its_task() -> None:
         assert model_shape(entry["config"], entry["task"]).params > 0
 
 
+def _cpu_machine() -> HardwareInfo:
+    return HardwareInfo((), 2, 24 * 10**9, 20 * 10**9, "cpu", "described")
+
+
 def _gpu_machine(total_gb: float, free_gb: float, *, bf16: bool = True) -> HardwareInfo:
     """A described machine: the recommender and estimator take hardware as data."""
     gpu = GpuInfo(
@@ -123,25 +127,54 @@ def test_an_unreachable_hub_model_outside_the_catalog_is_a_problem(
     assert problem.field == "model" and "someone/not-in-the-catalog" in str(problem)
 
 
-def test_auto_sequence_length_is_estimated_from_the_longest_example(
+def test_the_sequence_length_is_the_datas_unless_packing_fills_it(
     tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
+    """Batches are padded to their own longest example: with short rows a max_seq_length of
+    512 costs what the rows need, not 512 tokens; packing fills every sequence."""
     from modelforge_nb.data.format import auto_max_length
 
-    auto = preflight(FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"])))
-    assert auto.dataset is not None and auto.estimate is not None
-    longest = auto.dataset.longest_tokens
-    assert longest is not None and 5 < longest < 200
-    assert auto.estimate.sequence_length == auto_max_length(longest) < 512
-    fixed = preflight(
-        FinetuneConfig(
-            model=str(tiny_causal),
-            dataset=str(tiny_data["sft"]),
-            training={"max_seq_length": 512},
+    def estimate(**training: object) -> Estimate:
+        config = FinetuneConfig(
+            model=str(tiny_causal), dataset=str(tiny_data["sft"]), training=training
         )
+        report = preflight(config)
+        assert report.estimate is not None, report.summary()
+        return report.estimate
+
+    auto_report = preflight(FinetuneConfig(model=str(tiny_causal), dataset=str(tiny_data["sft"])))
+    assert auto_report.dataset is not None and auto_report.estimate is not None
+    longest = auto_report.dataset.longest_tokens
+    assert longest is not None and 5 < longest < 200
+    auto = auto_report.estimate
+    assert auto.sequence_length == auto_max_length(longest) < 512
+    fixed = estimate(max_seq_length=512)
+    assert fixed.sequence_length == auto.sequence_length
+    assert fixed.activations_bytes == auto.activations_bytes
+    assert f"the longest example, {longest} tokens" in fixed.summary()
+    assert "not to max_seq_length 512" in fixed.sequence_basis
+    packed = estimate(max_seq_length=512, packing=True)
+    assert packed.sequence_length == 512 and "packing" in packed.sequence_basis
+    assert packed.activations_bytes > fixed.activations_bytes
+    cut = estimate(max_seq_length=16)
+    assert cut.sequence_length == 16 < longest and "reaches it" in cut.sequence_basis
+
+
+def test_a_missing_dataset_gives_the_dataset_error_and_no_memory_verdict(
+    tmp_path: Path,
+) -> None:
+    config = FinetuneConfig(
+        model=EMBEDDED_MODEL_ID,
+        dataset=str(tmp_path / "missing.jsonl"),
+        training={"batch_size": 16, "max_seq_length": 2048},
     )
-    assert fixed.estimate is not None and fixed.estimate.sequence_length == 512
-    assert fixed.estimate.activations_bytes > auto.estimate.activations_bytes
+    small = HardwareInfo((), 2, 4 * 10**9, 3 * 10**9, "cpu", "described")
+    report = preflight(config, hardware=small)
+    problems = {p.code for p in report.problems}
+    assert problems == {"dataset.invalid"}, report.summary()
+    assert "does not exist" in report.summary()
+    assert "memory.not_estimated" in {w.code for w in report.warnings}
+    assert report.estimate is None and "peak RAM" not in report.summary()
 
 
 def test_a_good_config_passes(tiny_causal: Path, tiny_data: dict[str, Path]) -> None:
@@ -227,12 +260,22 @@ def test_audit_07_disk_space_is_checked_on_a_real_small_filesystem(
         subprocess.run(["/usr/bin/umount", str(small)], check=True)
 
 
-def test_memory_over_budget_names_cheaper_settings(
-    tiny_causal: Path, tiny_data: dict[str, Path]
-) -> None:
+@pytest.fixture(scope="module")
+def long_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Rows longer than 2048 tokens: every batch is as long as max_seq_length."""
+    path = tmp_path_factory.mktemp("long") / "long.jsonl"
+    rows = [
+        {"input": f"Tell story {i}.", "output": " ".join(f"word{i}" for _ in range(2600))}
+        for i in range(8)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_memory_over_budget_names_cheaper_settings(long_rows: Path) -> None:
     config = FinetuneConfig(
         model=EMBEDDED_MODEL_ID,
-        dataset=str(tiny_data["sft"]),
+        dataset=str(long_rows),
         training={"batch_size": 16, "max_seq_length": 2048},
     )
     report = preflight(config, hardware=_gpu_machine(16, 6, bf16=False))
@@ -263,12 +306,10 @@ def _with(config: FinetuneConfig, suggestion: str) -> FinetuneConfig:
     ],
 )
 def test_each_setting_the_memory_hint_names_does_fit(
-    tiny_data: dict[str, Path], free_gb: float, training: dict[str, object]
+    long_rows: Path, free_gb: float, training: dict[str, object]
 ) -> None:
     """The hint is copied into the config as written, and preflight then finds it fits."""
-    config = FinetuneConfig(
-        model=EMBEDDED_MODEL_ID, dataset=str(tiny_data["sft"]), training=training
-    )
+    config = FinetuneConfig(model=EMBEDDED_MODEL_ID, dataset=str(long_rows), training=training)
     machine = _gpu_machine(16, free_gb, bf16=False)
     (problem,) = [
         p for p in preflight(config, hardware=machine).problems if p.code == "vram.insufficient"
@@ -571,9 +612,35 @@ def test_grpo_preflight_counts_the_generation_cache_and_the_sampled_tokens() -> 
         gpu,
     )
     assert "generation" not in sft.terms() and sft.generation_bytes == 0
-    # 2 (keys, values) x layers x hidden x 2 bytes (bf16) x 8 sequences x (256 + 64) tokens
-    assert short.generation_bytes == 2 * 32 * 4096 * 2 * 8 * (256 + 64)
     assert short.terms()["generation"] == short.generation_bytes
     assert long.generation_bytes > 3 * short.generation_bytes
     assert long.activations_bytes > short.activations_bytes and long.peak_bytes > short.peak_bytes
     assert long.tokens_per_step > short.tokens_per_step > sft.tokens_per_step
+
+
+def test_grpo_generation_cache_is_the_cache_the_model_really_keeps(tiny_causal: Path) -> None:
+    """The generation term against the key/value cache a real forward pass keeps, for the
+    tiny Llama with grouped-query attention (2 key/value heads for 4 query heads): one
+    pass's batch_size x grad_accum completions, each prompt + completion long."""
+    from transformers import AutoModelForCausalLM
+
+    config = FinetuneConfig(
+        model=str(tiny_causal),
+        dataset="d.jsonl",
+        method="grpo",
+        grpo={"rewards": ["exact_match"], "max_completion_length": 8, "num_generations": 2},
+        training={"max_seq_length": 24, "batch_size": 2, "grad_accum": 2, "precision": "fp32"},
+    )
+    shape = model_shape(read_model_config(str(tiny_causal)), "text-generation")
+    estimate = estimate_run(config, shape, _cpu_machine())
+    model = AutoModelForCausalLM.from_pretrained(tiny_causal, dtype=torch.float32)
+    prompts = torch.randint(0, model.config.vocab_size, (2 * 2, 24 + 8))
+    with torch.no_grad():
+        cache = model(input_ids=prompts, use_cache=True).past_key_values
+    kept = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+    assert estimate.generation_bytes == kept
+    assert model.config.num_key_value_heads < model.config.num_attention_heads
+    # sized by hidden_size per token and layer (keys and values, fp32, 4 sequences of 32
+    # tokens), the term was twice what this model keeps
+    by_hidden_size = 2 * shape.num_layers * shape.hidden_size * 4 * (2 * 2) * (24 + 8)
+    assert by_hidden_size == 2 * kept

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -89,6 +90,16 @@ def _refuse(name: str) -> None:
     raise AssertionError(f"{name} is not JSON")
 
 
+def _readable(index: Path) -> bool:
+    """Whether SQLite can read every run in ``index`` (read-only: the check writes nothing)."""
+    try:
+        with closing(sqlite3.connect(f"file:{index}?mode=ro", uri=True)) as conn:
+            conn.execute("SELECT * FROM runs").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
 def test_issue_a_registry_corrupted_mid_run_changes_no_outcome(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
@@ -101,11 +112,17 @@ def test_issue_a_registry_corrupted_mid_run_changes_no_outcome(
     assert run.wait(timeout=300) == "completed"
     assert _ends(run) == ["completed"]
     assert rundir.read_json(run.output_dir / "status.json")["status"] == "completed"
-    with pytest.warns(ModelForgeWarning, match="kept as"):
+    # A worker write already under way when the file was overwritten can leave SQLite's
+    # own header on it; the kernel then finds the runs table damaged or sound, both real.
+    damaged = not _readable(home / REGISTRY_FILE)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ModelForgeWarning)
         summaries = workspace.summaries()
     assert [(s["id"], s["status"]) for s in summaries] == [(run.id, "completed")]
     assert summaries[0]["metrics"]["global_step"] == 120
-    assert list(home.glob(f"{REGISTRY_FILE}.unreadable-*"))  # the damaged file is kept
+    if damaged:  # the user is told, and the damaged file is kept
+        assert any("kept as" in str(w.message) for w in seen), [str(w.message) for w in seen]
+        assert list(home.glob(f"{REGISTRY_FILE}.unreadable-*"))
     assert Workspace(home).get_run(run.id).status == "completed"
 
 

@@ -162,7 +162,20 @@ def set_theme(page: Any, name: str, *, light: bool) -> None:
     page.click(f"li.lm-Menu-item:has-text('{name}')")
     state = "true" if light else "false"
     page.wait_for_selector(f"body[data-jp-theme-light='{state}']", state="attached", timeout=30_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_function(THEME_APPLIED_JS, arg=light, timeout=30_000)
+
+
+#: Whether the theme's own colours are in force: the lab's base layout colour, resolved by the
+#: browser, is light or dark as the theme is (the attribute above can come before the CSS).
+THEME_APPLIED_JS = """light => {
+  const probe = document.createElement('div');
+  probe.style.backgroundColor = 'var(--jp-layout-color0)';
+  document.body.appendChild(probe);
+  const rgb = getComputedStyle(probe).backgroundColor.match(/[0-9.]+/g).map(Number);
+  probe.remove();
+  const brightness = (rgb[0] + rgb[1] + rgb[2]) / 765;
+  return light ? brightness > 0.5 : brightness < 0.5;
+}"""
 
 
 #: WCAG contrast of every piece of text under an element against what it is drawn on: the

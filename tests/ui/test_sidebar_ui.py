@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_helpers import SCREENSHOTS, Lab
+from lab_helpers import SCREENSHOTS, Lab, set_theme
 from run_helpers import finished_and_live
 
 from modelforge_nb.runs import Run
@@ -67,10 +67,6 @@ def test_sidebar_lists_runs_and_stops_a_live_one(
         f"li.mf-run[data-run='{sidebar_runs['live'].id}'][data-status='stopped']", timeout=120_000
     )
     assert sidebar_runs["live"].status == "stopped"
-    page.click("li.lm-MenuBar-item:has-text('Settings')")
-    page.hover("li.lm-Menu-item:has-text('Theme')")
-    page.click("li.lm-Menu-item:has-text('JupyterLab Dark')")
-    page.wait_for_selector("body[data-jp-theme-light='false']", state="attached", timeout=30_000)
-    page.wait_for_timeout(1000)
+    set_theme(page, "JupyterLab Dark", light=False)
     page.screenshot(path=str(SCREENSHOTS / "sidebar-dark.png"))
     page.close()
