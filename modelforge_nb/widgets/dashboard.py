@@ -3,8 +3,9 @@
 It follows ``events.jsonl`` and redraws at most a few times a second whatever the logging
 rate (the interval grows when drawing is slow), so the training loop never waits for the
 notebook and the front end gets a bounded number of messages. A poll with nothing new costs
-a read of the bytes after the last one and of the status; the plots are drawn again only
-when they gained points, and the progress line's clock ticks once a second.
+three ``stat`` calls (the log, the status, the stop request), with a full read once a
+second; the log is read only past its last byte, the plots are drawn again only when they
+gained points, and the progress line's clock ticks once a second.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import html
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.widgets.compat import set_tooltip
 from modelforge_nb.widgets.curves import RunCurves
 from modelforge_nb.widgets.kernel_events import ui_events
@@ -44,6 +47,18 @@ INTERRUPT_HINT = (
 )
 #: How often the progress line's clock ticks when no event came.
 _TICK_SECONDS = 1.0
+#: The files a poll looks at before reading anything.
+_WATCHED = (rundir.EVENTS_FILE, rundir.STATUS_FILE, rundir.STOP_REQUEST)
+
+
+def _mark(path: Path) -> tuple[int, int, int] | None:
+    """A file's inode (an atomic rewrite makes a new one), size and modification time;
+    None when it is not there."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class Dashboard:
@@ -59,6 +74,8 @@ class Dashboard:
         self.interval = min_interval
         self._last_draw = 0.0
         self._last_tick = 0.0
+        self._last_read = 0.0
+        self._marks: tuple[tuple[int, int, int] | None, ...] = ()
         self._seen = 0
         self._plotted: tuple[Any, ...] | None = None
         self._lock = threading.RLock()  # a click's callback may run on another thread
@@ -130,8 +147,20 @@ class Dashboard:
         ``nbconvert`` shows."""
         self.live.refresh(self.static_html())
 
-    def _read(self) -> bool:
+    def _files_changed(self, now: float) -> bool:
+        """Whether the run's log, status or stop request changed on disk since the last
+        look (three ``stat`` calls), or a second has passed: the full read also notices a
+        worker that died without a word, which changes no file."""
+        marks = tuple(_mark(self.run.output_dir / name) for name in _WATCHED)
+        if marks == self._marks and now - self._last_read < _TICK_SECONDS:
+            return False
+        self._marks, self._last_read = marks, now
+        return True
+
+    def _read(self, *, force: bool = False) -> bool:
         """Take in what is new; whether anything is (events, status or error)."""
+        if not self._files_changed(self.clock()) and not force:
+            return False
         new = self.run.events_after(self._seen)
         self.curves.apply(new)
         self._seen += len(new)
@@ -149,7 +178,7 @@ class Dashboard:
         """Read new events; redraw if something changed and enough time has passed (the
         progress line alone once a second, for its clock). Returns whether it redrew."""
         with self._lock:
-            changed = self._read()
+            changed = self._read(force=force)
             now = self.clock()
             due = now - self._last_draw >= self.interval
             if not (force or self._stop_unshown() or (changed and due)):

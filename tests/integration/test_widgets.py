@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import modelforge_nb.rundir as rundir
 from modelforge_nb.config import FinetuneConfig
 from modelforge_nb.runs import Run, Workspace
 from modelforge_nb.widgets.compat import titles, tooltip, uploaded_files
@@ -238,23 +239,27 @@ class SyntheticRun:
     stop_requested = False
     metrics: dict[str, Any] = {}  # noqa: RUF012 (read-only here)
 
-    def __init__(self) -> None:
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
         self.events: list[dict[str, Any]] = []
         self.status = "running"
+        self.reads = 0
 
     def events_after(self, count: int) -> list[dict[str, Any]]:
+        self.reads += 1
         return self.events[count:]
 
     def log(self, step: int, total: int) -> None:
-        self.events.append(
-            {"type": "log", "step": step, "total_steps": total, "loss": 3 / step, "time": step}
-        )
+        event = {"type": "log", "step": step, "total_steps": total, "loss": 3 / step, "time": step}
+        self.events.append(event)
+        with (self.output_dir / rundir.EVENTS_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")  # what the dashboard watches grows
 
 
-def test_every_step_logged_but_updates_stay_bounded() -> None:
+def test_every_step_logged_but_updates_stay_bounded(tmp_path: Path) -> None:
     steps, seconds_per_step, min_interval = 3000, 0.01, 0.3
     now = [0.0]
-    run = SyntheticRun()
+    run = SyntheticRun(tmp_path)
     board = Dashboard(run, min_interval=min_interval, clock=lambda: now[0])  # type: ignore[arg-type]
     sent: list[Any] = []
     board.plots.observe(sent.append, names="value")
@@ -271,9 +276,9 @@ def test_every_step_logged_but_updates_stay_bounded() -> None:
     assert board.progress.value == steps and f"{steps}/{steps}" in board.progress_label.value
 
 
-def test_slow_drawing_stretches_the_interval() -> None:
+def test_slow_drawing_stretches_the_interval(tmp_path: Path) -> None:
     now = [0.0]
-    run = SyntheticRun()
+    run = SyntheticRun(tmp_path)
     board = Dashboard(run, min_interval=0.3, clock=lambda: now[0])  # type: ignore[arg-type]
     draw = board._draw
 
@@ -291,6 +296,33 @@ def test_slow_drawing_stretches_the_interval() -> None:
     # more than a quarter of the notebook's time.
     assert board.interval == pytest.approx(2.0)
     assert redraws <= now[0] / 2.0 + 1, redraws
+
+
+def test_a_poll_with_nothing_new_reads_nothing(tmp_path: Path) -> None:
+    """While the run's files stand still the follow loop only looks at them (``stat``), and
+    reads them again once a second (a worker that died changes no file)."""
+    now = [0.0]
+    run = SyntheticRun(tmp_path)
+    board = Dashboard(run, clock=lambda: now[0])  # type: ignore[arg-type]
+    run.log(1, 10)
+    now[0] += 0.2
+    board.update()
+    reads = run.reads
+    for _ in range(4):  # four polls within the second, nothing new on disk
+        now[0] += 0.2
+        assert not board.update()
+    assert run.reads == reads
+    run.log(2, 10)
+    now[0] += 0.2
+    board.update()
+    assert run.reads == reads + 1 and board.curves.step == 2
+    now[0] += 1.0
+    board.update()
+    assert run.reads == reads + 2  # the once-a-second full read
+    (tmp_path / rundir.STOP_REQUEST).write_text("now", encoding="utf-8")
+    now[0] += 0.2
+    board.update()
+    assert run.reads == reads + 3  # a stop asked for elsewhere is seen at the next poll
 
 
 def test_downsampling_keeps_shape_and_bounds_points() -> None:
