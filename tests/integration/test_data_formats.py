@@ -111,6 +111,7 @@ def test_unanswerable_squad_v2_questions_are_one_error_that_says_how_to_keep_the
     assert "allow_no_answer: true" in (error.hint or "") and "remove" in (error.hint or "")
 
 
+@pytest.mark.slow
 def test_unanswerable_questions_train_as_no_answer_when_asked(
     tiny_qa: Path, tmp_path: Path
 ) -> None:

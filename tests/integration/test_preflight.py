@@ -453,6 +453,7 @@ def test_lora_adapter_size_matches_peft(tiny_causal: Path, tiny_data: dict[str, 
     assert torch.get_default_dtype() == torch.float32
 
 
+@pytest.mark.slow
 def test_probe_measures_two_real_steps_and_gives_an_eta(
     tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
@@ -529,6 +530,7 @@ def test_preflight_plans_for_a_profile(tiny_causal: Path, tiny_data: dict[str, P
     assert report.ok is False
 
 
+@pytest.mark.slow
 def test_selfcheck_measures_each_case_beside_its_estimate(
     tiny_causal: Path, tmp_path: Path
 ) -> None:
@@ -559,6 +561,7 @@ def test_selfcheck_measures_each_case_beside_its_estimate(
     assert h100[0] == "lora-bf16" and len(h100) == 4
 
 
+@pytest.mark.slow
 def test_the_probe_measures_its_worker_not_the_kernel_that_started_it(
     tiny_causal: Path, tmp_path: Path
 ) -> None:

@@ -108,6 +108,7 @@ def test_before_its_first_heartbeat_a_remote_worker_has_a_grace_period(
     assert run.status == "failed"
 
 
+@pytest.mark.slow
 def test_a_broken_index_never_changes_how_a_run_ends(
     workspace: Workspace, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:

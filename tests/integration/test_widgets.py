@@ -172,6 +172,7 @@ def test_form_fields_follow_the_schema() -> None:
     assert form.accordion.selected_index == shown.index("training")
 
 
+@pytest.mark.slow
 def test_train_from_the_form_and_watch_the_dashboard(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
@@ -206,6 +207,7 @@ def test_train_from_the_form_and_watch_the_dashboard(
     assert "loss (log)" in board.plots.value
 
 
+@pytest.mark.slow
 def test_stop_button_stops_with_a_checkpoint(
     tmp_path: Path, tiny_causal: Path, tiny_data: dict[str, Path]
 ) -> None:
@@ -336,6 +338,7 @@ def test_downsampling_keeps_shape_and_bounds_points() -> None:
     assert count_points(svg) <= MAX_POINTS
 
 
+@pytest.mark.slow
 def test_detached_training_returns_at_once_and_the_dashboard_keeps_up(
     tmp_path: Path,
     tiny_causal: Path,
