@@ -201,11 +201,14 @@ def reader(
     return work, dict(os.environ)
 
 
-def run_script(source: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_script(
+    source: str, work: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``source`` run as a script in ``work``, as a reader's ``python`` would run it."""
     script = work.parent / "blocks.py"
     script.write_text(source, encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-P", str(script)],
+        [sys.executable, "-P", str(script), *args],
         cwd=work,
         env=env,
         capture_output=True,
@@ -330,17 +333,7 @@ def test_every_yaml_config_validates_and_its_data_checks(
         """
     )
     fragments = [(key, BY_KEY[key].text) for key in FRAGMENTS]
-    script = work.parent / "configs.py"
-    script.write_text(source, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-P", str(script), json.dumps(checks), json.dumps(fragments)],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_script(source, work, env, json.dumps(checks), json.dumps(fragments))
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.count("checked ") == len(checks) + len(fragments), done.stdout
 
